@@ -1,0 +1,121 @@
+"""The one async engine and session factory, shared by every module and Alembic.
+
+SQLite (aiosqlite) is the embedded development default; PostgreSQL (asyncpg)
+is the production database. `database` is configured in the app's lifespan,
+or lazily from settings by scripts and Alembic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+from src.core.config import PROJECT_ROOT, DatabaseSettings
+
+# Stable constraint names, so Alembic can alter and drop them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every module's models (tables named `<module>` or `<module>_*`)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def build_engine(config: DatabaseSettings) -> AsyncEngine:
+    url = make_url(config.url)
+    kwargs: dict[str, Any] = {"echo": config.echo, "pool_pre_ping": True}
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            path = Path(url.database)
+            if not path.is_absolute():
+                path = PROJECT_ROOT / path
+                url = url.set(database=str(path))
+            path.parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": config.connect_timeout}
+    else:
+        kwargs.update(
+            pool_size=config.pool_size,
+            max_overflow=config.max_overflow,
+            pool_timeout=config.pool_timeout,
+            pool_recycle=config.pool_recycle,
+        )
+        if url.get_backend_name() == "postgresql":
+            kwargs["connect_args"] = {"timeout": config.connect_timeout}
+    return create_async_engine(url, **kwargs)
+
+
+class Database:
+    """Holds the engine; `configure()` swaps it (the lifespan, tests, scripts)."""
+
+    def __init__(self) -> None:
+        self._engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self.config: DatabaseSettings | None = None
+
+    def configure(self, config: DatabaseSettings) -> None:
+        self.config = config
+        self._engine = build_engine(config)
+        self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
+
+    def _ensure(self) -> None:
+        if self._engine is None:
+            from src.core.config import get_settings
+
+            self.configure(get_settings().database)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        self._ensure()
+        assert self._engine is not None
+        return self._engine
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        self._ensure()
+        assert self._sessions is not None
+        return self._sessions
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def dispose(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+
+    async def ping(self, limit: float | None = None) -> float:
+        """Run `SELECT 1`; return the latency in ms. Raises on failure or after `limit` seconds."""
+        limit = limit or (self.config.health_timeout if self.config else 1.0)
+        started = time.perf_counter()
+        async with asyncio.timeout(limit):
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        return (time.perf_counter() - started) * 1000
+
+
+database = Database()
+
+
+async def get_session() -> AsyncIterator[AsyncSession]:
+    """One session per request; the caller commits, errors roll back."""
+    async with database.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

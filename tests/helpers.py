@@ -1,0 +1,104 @@
+"""Helpers for the template's own tests: snapshot the template, render it, run commands."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import copier
+
+REPO = Path(__file__).resolve().parents[1]
+CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+PG_ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+# The answers every render needs unless a test says otherwise.
+BASE_ANSWERS: dict[str, Any] = {"project_name": "my_api", "auth": "rbac", "with_example_module": True}
+
+
+def run(
+    command: Sequence[str | Path],
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command, returning its output; on failure the assertion shows both streams."""
+    merged = {**os.environ, **(env or {})}
+    merged.pop("VIRTUAL_ENV", None)  # the generated project uses its own .venv
+    result = subprocess.run(
+        [str(c) for c in command], cwd=cwd, env=merged, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, command))} exited {result.returncode} in {cwd}\n"
+            f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def snapshot_template(dst: Path) -> Path:
+    """Copy the working tree (tracked and untracked, not ignored) into a fresh git repo.
+
+    Copier renders committed content; a snapshot lets tests render uncommitted
+    work and gives every render a real commit that nested copies can pin.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout.decode()
+    for rel in filter(None, listed.split("\0")):
+        src = REPO / rel
+        if src.is_file():
+            target = dst / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    run(["git", "init", "-q", "-b", "main"], dst)
+    run(["git", "add", "-A"], dst)
+    run([*git, "commit", "-q", "-m", "snapshot"], dst)
+    run([*git, "tag", "v0.1.0"], dst)
+    return dst
+
+
+def render(template: Path, dst: Path, **answers: Any) -> Path:
+    """Render the project template (or a module, with template_kind=module)."""
+    data = {**BASE_ANSWERS, **answers} if answers.get("template_kind", "project") == "project" else answers
+    copier.run_copy(str(template), str(dst), data=data, defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True)
+    return dst
+
+
+def uv(project: Path, *args: str, env: Mapping[str, str] | None = None, check: bool = True, timeout: float = 600):
+    """`uv run ...` inside a generated project (syncing its environment first)."""
+    return run(["uv", "run", "--quiet", *args], project, env=env, check=check, timeout=timeout)
+
+
+def service_available(kind: str) -> str | None:
+    """None when the service answers, else the reason it does not."""
+    probe = {
+        "postgres": ["pg_isready", "-h", "127.0.0.1", "-p", "5432"],
+        "redis": ["redis-cli", "-h", "127.0.0.1", "ping"],
+    }[kind]
+    if shutil.which(probe[0]) is None:
+        return f"{kind}: {probe[0]} not installed"
+    result = subprocess.run(probe, capture_output=True, text=True, check=False)
+    if result.returncode != 0 or (kind == "redis" and "PONG" not in result.stdout):
+        return f"{kind} is not running on 127.0.0.1"
+    return None
+
+
+def fresh_postgres_database() -> str:
+    """Create an empty PostgreSQL database for one generated project; return its async URL."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    run(["psql", PG_ADMIN_URL, "-q", "-c", f"CREATE DATABASE {name}"], REPO)
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return f"{base}/{name}"
+
+
+def drop_postgres_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    run(["psql", PG_ADMIN_URL, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], REPO, check=False)
