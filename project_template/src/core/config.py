@@ -208,8 +208,9 @@ def substitute(value: Any, environ: dict[str, str], where: str = "") -> Any:
         return value
 
     def replace(match: re.Match[str]) -> str:
+        # As in the shell, `:-` treats an empty variable like an unset one.
         name, default = match.group(1), match.group(2)
-        if name in environ:
+        if environ.get(name):
             return environ[name]
         if default is not None:
             return default
