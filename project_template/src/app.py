@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from src.core.cache import cache_manager
 from src.core.config import Settings, get_settings
 from src.core.db import database
 from src.core.logging import configure_logging, get_logger
@@ -24,10 +25,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database.configure(settings.database)
+        await cache_manager.connect(settings.cache)  # an unreachable Redis degrades to no cache
         log.info("startup", environment=settings.environment, modules=[m.name for m in app.state.modules])
         try:
             yield
         finally:
+            await cache_manager.close()
             await database.dispose()
             log.info("shutdown")
 

@@ -46,10 +46,13 @@ class DatabaseSettings(Section):
 class CacheSettings(Section):
     backend: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    key_prefix: str = ""
+    # Prepended to every key (`<prefix>:users:1`) so services can share one Redis.
+    key_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
     default_ttl: int = Field(default=300, ge=1)
+    # Per Redis command; a slower answer counts as "Redis down" and opens the breaker.
     socket_timeout: float = Field(default=0.25, gt=0)
     breaker_cooldown: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=50, ge=1)
     max_memory_items: int = Field(default=10_000, ge=1)
 
 
@@ -57,6 +60,8 @@ class LoggingSettings(Section):
     level: str = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
     access_log: bool = True
+    # JSON access lines are buffered and written at most this often (seconds).
+    flush_interval: float = Field(default=0.5, gt=0, le=10)
 
 
 class HttpServiceSettings(Section):

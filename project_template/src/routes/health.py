@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 
+from src.core.cache import cache_manager
 from src.core.db import database
 from src.core.logging import get_logger
 
@@ -30,4 +31,6 @@ async def health(response: Response) -> dict[str, Any]:
     if not healthy:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         log.warning("health check failed", checks=checks)
+    # The cache is optional: degraded means "serving without cache", reported but never a 503.
+    checks["cache"] = cache_manager.status()
     return {"status": "ok" if healthy else "unavailable", "checks": checks}

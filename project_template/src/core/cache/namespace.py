@@ -1,0 +1,282 @@
+"""`CacheNamespace` (one per module) and the `@cached` decorator.
+
+Values are JSON (never pickle): Pydantic models, dataclasses, datetimes, UUIDs
+and plain JSON values. Keys are `[<key_prefix>:]<namespace>:<key>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import decimal
+import enum
+import functools
+import hashlib
+import inspect
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, Protocol, TypeVar, cast, get_type_hints
+
+import orjson
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from src.core.cache.backends import escape_glob
+from src.core.cache.manager import CACHE_REQUESTS, DOWN, CacheManager, cache_manager
+from src.core.logging import get_logger
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+KeyPart = str | int
+KeySpec = str | Callable[..., KeyPart] | None
+
+log = get_logger(__name__)
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_adapters: dict[Any, TypeAdapter[Any]] = {}
+_PLAIN = (str, int, float, enum.Enum, uuid.UUID, datetime.date, datetime.time, decimal.Decimal)
+
+
+def adapter_for(tp: Any) -> TypeAdapter[Any]:
+    """A cached `TypeAdapter` (building one costs far more than a cache hit)."""
+    try:
+        return _adapters[tp]
+    except KeyError:
+        adapter = _adapters[tp] = TypeAdapter(tp)
+        return adapter
+    except TypeError:  # unhashable annotation
+        return TypeAdapter(tp)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable; cache a Pydantic model or plain data")
+
+
+def dumps(value: Any, adapter: TypeAdapter[Any] | None = None) -> bytes:
+    if adapter is not None:
+        return adapter.dump_json(value, by_alias=True)
+    return orjson.dumps(value, default=_default)
+
+
+class CacheNamespace:
+    """A module's own key space: `users:123`. Create once, in `modules/<name>/cache/__init__.py`."""
+
+    def __init__(self, name: str, *, ttl: int | None = None, manager: CacheManager | None = None) -> None:
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"cache namespace {name!r}: use letters, digits, '_', '.', '-' only")
+        self.name = name
+        self.ttl = ttl
+        self._manager = manager or cache_manager
+        self._hit = CACHE_REQUESTS.labels(name, "hit")
+        self._miss = CACHE_REQUESTS.labels(name, "miss")
+        self._error = CACHE_REQUESTS.labels(name, "error")
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+
+    def __repr__(self) -> str:
+        return f"CacheNamespace({self.name!r})"
+
+    def key(self, key: KeyPart) -> str:
+        """The full key as stored: `[<key_prefix>:]<namespace>:<key>`."""
+        return f"{self._manager.key_prefix}{self.name}:{key}"
+
+    def _scope(self) -> str:
+        return escape_glob(f"{self._manager.key_prefix}{self.name}:") + "*"
+
+    def _ttl(self, ttl: int | None) -> int:
+        return ttl or self.ttl or self._manager.config.default_ttl
+
+    async def get(self, key: KeyPart, model: Any = None) -> Any:
+        """The cached value, validated as `model` if given (a type: `UserRead`, `list[UserRead]`); None on miss."""
+        raw = await self._manager.get(self.key(key))
+        if raw is DOWN:
+            self._error.inc()
+            return None
+        if raw is None:
+            self._miss.inc()
+            return None
+        self._hit.inc()
+        return orjson.loads(raw) if model is None else adapter_for(model).validate_json(raw)
+
+    async def set(self, key: KeyPart, value: Any, ttl: int | None = None) -> bool:
+        """Store `value` as JSON for `ttl` seconds (default: the namespace's, else `cache.default_ttl`)."""
+        return await self._manager.set(self.key(key), dumps(value), self._ttl(ttl))
+
+    async def delete(self, *keys: KeyPart) -> int:
+        """Event-based invalidation: drop these keys (call it after an update or delete commits)."""
+        if not keys:
+            return 0
+        return await self._manager.delete([self.key(k) for k in keys], scope=self._scope())
+
+    async def invalidate(self, pattern: str = "*") -> int:
+        """Pattern-based invalidation inside this namespace (`"list:*"`; `"*"` is all of it) via SCAN + UNLINK."""
+        base = escape_glob(f"{self._manager.key_prefix}{self.name}:")
+        return await self._manager.delete_pattern(base + pattern)
+
+    async def get_or_set(
+        self,
+        key: KeyPart,
+        factory: Callable[[], Awaitable[T]],
+        ttl: int | None = None,
+        *,
+        model: Any = None,
+        cache_none: bool = False,
+    ) -> T:
+        """Read-through: a hit returns the cached value, a miss awaits `factory()` and stores its result.
+
+        Concurrent misses on one key in this process share one `factory()` call.
+        """
+        full = self.key(key)
+        adapter = adapter_for(model) if model is not None else None
+        raw = await self._manager.get(full)
+        if raw is DOWN:
+            self._error.inc()
+        elif raw is None:
+            self._miss.inc()
+        else:
+            try:
+                value = orjson.loads(raw) if adapter is None else adapter.validate_json(raw)
+            except (ValidationError, orjson.JSONDecodeError):
+                # Written by an older version of the code: recompute and overwrite.
+                log.debug("cache entry no longer valid", key=full)
+                self._miss.inc()
+            else:
+                self._hit.inc()
+                return cast(T, value)
+        return await self._single_flight(full, factory, self._ttl(ttl), adapter, cache_none, store=raw is not DOWN)
+
+    async def _single_flight(
+        self,
+        full: str,
+        factory: Callable[[], Awaitable[T]],
+        ttl: int,
+        adapter: TypeAdapter[Any] | None,
+        cache_none: bool,
+        *,
+        store: bool,
+    ) -> T:
+        while (leader := self._inflight.get(full)) is not None:
+            try:
+                return cast(T, await asyncio.shield(leader))
+            except _LeaderCancelledError:
+                continue  # its caller went away; one of the waiters computes instead
+        flight: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        flight.add_done_callback(_consume)
+        self._inflight[full] = flight
+        try:
+            value = await factory()
+        except asyncio.CancelledError:
+            flight.set_exception(_LeaderCancelledError())
+            raise
+        except BaseException as exc:
+            flight.set_exception(exc)
+            raise
+        else:
+            flight.set_result(value)
+        finally:
+            if self._inflight.get(full) is flight:
+                del self._inflight[full]
+        if store and (value is not None or cache_none):
+            await self._manager.set(full, dumps(value, adapter), ttl)
+        return value
+
+    def cached(self, *, ttl: int | None = None, key: KeySpec = None, cache_none: bool = False) -> _Decorator:
+        """`@cache.cached(key="{user_id}")`: the decorator, bound to this namespace."""
+        return cached(self, ttl, key=key, cache_none=cache_none)
+
+
+class _LeaderCancelledError(Exception):
+    pass
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    # Mark the exception as retrieved: with no waiter, asyncio would log it at GC.
+    if not future.cancelled():
+        future.exception()
+
+
+class _Decorator(Protocol):
+    def __call__(self, fn: Callable[P, Awaitable[R]], /) -> Callable[P, Awaitable[R]]: ...
+
+
+_namespaces: dict[str, CacheNamespace] = {}
+
+
+def namespace(name: str) -> CacheNamespace:
+    """The shared `CacheNamespace` for `name` (what `cached(prefix="...")` uses)."""
+    if name not in _namespaces:
+        _namespaces[name] = CacheNamespace(name)
+    return _namespaces[name]
+
+
+def cached(
+    prefix: str | CacheNamespace, ttl: int | None = None, *, key: KeySpec = None, cache_none: bool = False
+) -> _Decorator:
+    """Cache an async function's result under `<prefix>:<key>`.
+
+    `key` is a format string over the arguments (`"{user_id}"`, `"{query.page}"`), a callable
+    taking the same arguments, or None for `<function>:<name>=<value>,...` built from every
+    argument but `self`/`cls` (an argument that is not a plain value must then be keyed explicitly).
+    The return annotation types the cached value, so Pydantic models come back as models.
+    `None` results are not cached unless `cache_none=True`.
+    """
+    ns = prefix if isinstance(prefix, CacheNamespace) else namespace(prefix)
+
+    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError(f"@cached needs an async function, got {fn!r}")
+        signature = inspect.signature(fn)
+        build_key = _key_builder(fn, signature, key)
+        returns: list[Any] = []  # resolved on first call: annotations may name later classes
+
+        @functools.wraps(fn)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not returns:
+                returns.append(get_type_hints(fn).get("return", Any))
+            return await ns.get_or_set(
+                build_key(args, kwargs), lambda: fn(*args, **kwargs), ttl, model=returns[0], cache_none=cache_none
+            )
+
+        return wrapper
+
+    return decorate
+
+
+def _key_builder(
+    fn: Callable[..., Any], signature: inspect.Signature, key: KeySpec
+) -> Callable[[tuple[Any, ...], dict[str, Any]], KeyPart]:
+    if callable(key):
+        call = key
+        return lambda args, kwargs: call(*args, **kwargs)
+
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return bound.arguments
+
+    if isinstance(key, str):
+        template = key
+        return lambda args, kwargs: template.format(**bind(args, kwargs))
+
+    name = fn.__qualname__.replace("<locals>.", "")
+
+    def default(args: tuple[Any, ...], kwargs: dict[str, Any]) -> KeyPart:
+        arguments = bind(args, kwargs).items()
+        parts = [f"{arg}={_key_value(fn, arg, value)}" for arg, value in arguments if arg not in {"self", "cls"}]
+        return f"{name}:{','.join(parts)}" if parts else name
+
+    return default
+
+
+def _key_value(fn: Callable[..., Any], arg: str, value: Any) -> str:
+    if value is None or isinstance(value, _PLAIN):
+        return str(value.value if isinstance(value, enum.Enum) else value)
+    if isinstance(value, BaseModel | dict | list | tuple):
+        # Structured arguments (filters, queries): a short, stable digest of their canonical JSON.
+        data = orjson.dumps(value, default=_default, option=orjson.OPT_SORT_KEYS)
+        return hashlib.blake2b(data, digest_size=12).hexdigest()
+    raise TypeError(
+        f"@cached {fn.__qualname__}: cannot build a key from argument {arg!r} ({type(value).__name__}); "
+        'pass key="{...}" naming the arguments that identify the result'
+    )
