@@ -15,7 +15,7 @@ import hashlib
 import inspect
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, Protocol, TypeVar, cast, get_type_hints
 
 import orjson
@@ -197,7 +197,7 @@ def _consume(future: asyncio.Future[Any]) -> None:
 
 
 class _Decorator(Protocol):
-    def __call__(self, fn: Callable[P, Awaitable[R]], /) -> Callable[P, Awaitable[R]]: ...
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Callable[P, Coroutine[Any, Any, R]]: ...
 
 
 _namespaces: dict[str, CacheNamespace] = {}
@@ -223,7 +223,7 @@ def cached(
     """
     ns = prefix if isinstance(prefix, CacheNamespace) else namespace(prefix)
 
-    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    def decorate(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(f"@cached needs an async function, got {fn!r}")
         signature = inspect.signature(fn)
