@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import enum
-import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -15,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from src.core.cache import CACHE_REQUESTS, CacheManager, CacheNamespace, cached
 from src.core.cache.backends import glob_to_regex
+from src.core.cache.testing import cache_settings_for_tests
 from src.core.config import CacheSettings
 
 
@@ -40,10 +40,8 @@ class Profile(BaseModel):
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def manager(request: pytest.FixtureRequest) -> AsyncIterator[CacheManager]:
     """A connected manager with a key prefix of its own, so parallel runs never collide."""
-    prefix = f"test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    config = CacheSettings(
-        backend=request.param, redis_url=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0", key_prefix=prefix
-    )
+    config = cache_settings_for_tests(CacheSettings(key_prefix=f"t{uuid.uuid4().hex[:6]}"), request.param)
+    prefix = config.key_prefix
     cache = CacheManager()
     await cache.connect(config)
     assert cache.available, cache.status()
