@@ -1,16 +1,32 @@
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import re
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, BackgroundTasks, FastAPI
 
-from src.middleware.conversation import ConversationMiddleware
+from src.core import logging as app_logging
+from src.core.config import LoggingSettings, load_settings
+from src.core.logging import configure_logging, flush_access_log
+from src.middleware.conversation import ConversationMiddleware, current_conversation_id
 
 HEADER = "x-conversation-id"
+background_done = asyncio.Event()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Tests here reconfigure logging; put the test configuration back afterwards."""
+    yield
+    configure_logging(load_settings().logging, environment="test")
 
 
 def build_app() -> FastAPI:
@@ -22,16 +38,46 @@ def build_app() -> FastAPI:
     @router.get("/items/{item_id}")
     async def item(item_id: int) -> dict[str, int]:
         log.info("handling", item_id=item_id)
+        logging.getLogger("sqlalchemy.engine").warning("a standard-library line")
         return {"id": item_id}
+
+    async def in_background(label: str) -> None:
+        log.info("background", label=label, seen=current_conversation_id())
+        background_done.set()
+
+    @router.post("/jobs")
+    async def job(tasks: BackgroundTasks) -> dict[str, str]:
+        tasks.add_task(in_background, "background-task")
+        _tasks.add(asyncio.create_task(in_background("created-task")))
+        return {"queued": "yes"}
+
+    @router.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("kaput")
 
     app.include_router(router, prefix="/api/v1/shop")
     return app
 
 
-async def get(path: str, **kwargs: object) -> httpx.Response:
-    transport = httpx.ASGITransport(app=build_app())
+_tasks: set[asyncio.Task[None]] = set()
+
+
+async def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
+    transport = httpx.ASGITransport(app=build_app(), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        return await client.get(path, **kwargs)  # type: ignore[arg-type]
+        return await client.request(method, path, **kwargs)
+
+
+async def get(path: str, **kwargs: Any) -> httpx.Response:
+    return await call("GET", path, **kwargs)
+
+
+@pytest.fixture
+def access_lines(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The access lines the middleware writes, whatever sink an earlier test configured."""
+    lines: list[dict[str, Any]] = []
+    monkeypatch.setattr(app_logging, "_access_sink", lines.append)
+    return lines
 
 
 async def test_header_is_reused_and_echoed() -> None:
@@ -45,8 +91,11 @@ async def test_cookie_is_used_when_no_header() -> None:
 
 
 async def test_new_uuid4_when_absent() -> None:
-    response = await get("/api/v1/shop/items/1")
-    assert uuid.UUID(response.headers[HEADER]).version == 4
+    first = await get("/api/v1/shop/items/1")
+    second = await get("/api/v1/shop/items/1")
+    assert uuid.UUID(first.headers[HEADER]).version == 4
+    assert str(uuid.UUID(first.headers[HEADER])) == first.headers[HEADER]
+    assert first.headers[HEADER] != second.headers[HEADER]
 
 
 @pytest.mark.parametrize(
@@ -65,27 +114,70 @@ async def test_malformed_cookie_does_not_fail_request() -> None:
     assert uuid.UUID(response.headers[HEADER])
 
 
-async def test_every_log_line_carries_the_id_and_one_access_line() -> None:
+async def test_every_log_line_carries_the_id(access_lines: list[dict[str, Any]]) -> None:
     with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         response = await get("/api/v1/shop/items/7", headers={HEADER: "trace-me-please"})
     assert response.status_code == 200
-    assert logs, "nothing was logged"
-    assert all(line.get("conversation_id") == "trace-me-please" for line in logs)
-    access = [line for line in logs if line["event"] == "request"]
-    assert len(access) == 1
-    assert access[0]["method"] == "GET"
-    assert access[0]["route"] == "/api/v1/shop/items/{item_id}"
-    assert access[0]["status"] == 200
-    assert re.fullmatch(r"\d+(\.\d+)?", str(access[0]["duration_ms"]))
+    assert [line["event"] for line in logs] == ["handling"]
+    assert logs[0]["conversation_id"] == "trace-me-please"
+    assert [line["conversation_id"] for line in access_lines] == ["trace-me-please"]
 
 
-async def test_unmatched_route_is_labelled() -> None:
-    with structlog.testing.capture_logs() as logs:
-        response = await get("/nowhere")
+async def test_one_access_line_with_route_template_and_module(access_lines: list[dict[str, Any]]) -> None:
+    await get("/api/v1/shop/items/7?token=s3cret", headers={"authorization": "Bearer s3cret", "cookie": "sid=s3cret"})
+    assert len(access_lines) == 1
+    line = access_lines[0]
+    assert line["event"] == "request"
+    assert line["method"] == "GET"
+    assert line["route"] == "/api/v1/shop/items/{item_id}"
+    assert line["path"] == "/api/v1/shop/items/7"
+    assert line["status"] == 200
+    assert line["module"] == "shop"
+    assert re.fullmatch(r"\d+(\.\d+)?", str(line["duration_ms"]))
+    assert "s3cret" not in json.dumps(line)
+
+
+async def test_unmatched_route_is_labelled(access_lines: list[dict[str, Any]]) -> None:
+    response = await get("/nowhere/42")
     assert response.status_code == 404
-    assert [line["route"] for line in logs if line["event"] == "request"] == ["<unmatched>"]
+    assert [(line["route"], line["status"]) for line in access_lines] == [("<unmatched>", 404)]
+
+
+async def test_unhandled_error_is_a_500_access_line(access_lines: list[dict[str, Any]]) -> None:
+    response = await get("/api/v1/shop/boom", headers={HEADER: "failing-request"})
+    assert response.status_code == 500
+    assert [(line["route"], line["status"]) for line in access_lines] == [("/api/v1/shop/boom", 500)]
+    assert access_lines[0]["conversation_id"] == "failing-request"
+    structlog.contextvars.clear_contextvars()
+
+
+async def test_background_work_carries_the_id(access_lines: list[dict[str, Any]]) -> None:
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        background_done.clear()
+        await call("POST", "/api/v1/shop/jobs", headers={HEADER: "queued-by-request"})
+        await asyncio.wait_for(asyncio.gather(*_tasks), timeout=5)
+    lines = {line["label"]: line for line in logs if line["event"] == "background"}
+    assert set(lines) == {"background-task", "created-task"}
+    for line in lines.values():
+        assert line["conversation_id"] == "queued-by-request"
+        assert line["seen"] == "queued-by-request"
+
+
+async def test_stdlib_lines_carry_the_id(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(LoggingSettings(format="json"), environment="production")
+    response = await get("/api/v1/shop/items/3", headers={HEADER: "stdlib-too-please"})
+    flush_access_log()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    by_event = {line["event"]: line for line in lines}
+    assert response.status_code == 200
+    assert by_event["a standard-library line"]["conversation_id"] == "stdlib-too-please"
+    assert by_event["a standard-library line"]["logger"] == "sqlalchemy.engine"
+    assert by_event["handling"]["conversation_id"] == "stdlib-too-please"
+    assert by_event["request"]["conversation_id"] == "stdlib-too-please"
+    assert by_event["request"]["logger"] == "access"
 
 
 async def test_context_does_not_leak_between_requests() -> None:
     await get("/api/v1/shop/items/1", headers={HEADER: "first-request-id"})
     assert "conversation_id" not in structlog.contextvars.get_contextvars()
+    assert current_conversation_id() is None

@@ -1,13 +1,23 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
+from collections.abc import Iterator
 
 import pytest
 import structlog
 
-from src.core.config import LoggingSettings
-from src.core.logging import configure_logging
+from src.core.config import LoggingSettings, load_settings
+from src.core.logging import configure_logging, flush_access_log, write_access_line
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Tests here reconfigure logging; put the test configuration back afterwards."""
+    yield
+    configure_logging(load_settings().logging, environment="test")
 
 
 def test_stdlib_lines_are_json_with_conversation_id(capsys: pytest.CaptureFixture[str]) -> None:
@@ -49,3 +59,57 @@ def test_level_filters(capsys: pytest.CaptureFixture[str]) -> None:
 def test_unknown_level_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging(LoggingSettings(level="LOUD"))
+
+
+def test_secrets_are_redacted_from_every_line(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(LoggingSettings(format="json"), environment="production")
+    structlog.get_logger("app").info(
+        "calling out",
+        headers={"Authorization": "Bearer abc.def", "Accept": "application/json"},
+        cookie="sid=abc.def",
+        password="hunter2",
+    )
+    logging.getLogger("httpx").warning("raw headers", extra={"x": 1})
+    logging.getLogger("uvicorn.error").error("headers %s", [(b"authorization", b"Bearer abc.def")])
+    err = capsys.readouterr().err
+    line = json.loads(next(line for line in err.splitlines() if "calling out" in line))
+    assert line["headers"] == {"Authorization": "[redacted]", "Accept": "application/json"}
+    assert line["cookie"] == line["password"] == "[redacted]"
+    assert "hunter2" not in err
+    assert "abc.def" not in err.split("headers [")[0]
+
+
+async def test_json_access_lines_are_buffered_then_flushed(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(LoggingSettings(format="json", flush_interval=0.05), environment="production")
+    structlog.contextvars.bind_contextvars(conversation_id="conv-5678-efgh")
+    try:
+        structlog.get_logger("app").info("ordinary line")
+    finally:
+        structlog.contextvars.clear_contextvars()
+    write_access_line({"event": "request", "conversation_id": "conv-5678-efgh", "method": "GET", "status": 200})
+    assert '"request"' not in capsys.readouterr().err, "written at once: the fast path must buffer"
+    for _ in range(100):  # the flush timer fires after flush_interval; never wait forever
+        await asyncio.sleep(0.02)
+        err = capsys.readouterr().err
+        if err:
+            break
+    access = json.loads(err.splitlines()[0])
+    assert access["event"] == "request"
+    assert access["logger"] == "access"
+    assert access["level"] == "info"
+    assert access["conversation_id"] == "conv-5678-efgh"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", access["timestamp"])
+
+
+def test_access_lines_go_through_structlog_on_a_console() -> None:
+    configure_logging(LoggingSettings(format="console"), environment="development")
+    with structlog.testing.capture_logs() as logs:
+        write_access_line({"event": "request", "method": "GET", "status": 204})
+    assert logs == [{"event": "request", "method": "GET", "status": 204, "log_level": "info"}]
+
+
+def test_access_lines_below_level_are_dropped(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(LoggingSettings(format="json", level="WARNING"), environment="production")
+    write_access_line({"event": "request", "method": "GET", "status": 200})
+    flush_access_log()
+    assert '"request"' not in capsys.readouterr().err
