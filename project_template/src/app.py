@@ -12,6 +12,7 @@ from src.core.config import Settings, get_settings
 from src.core.db import database
 from src.core.logging import configure_logging, get_logger
 from src.core.module_loader import discover_modules
+from src.core.security.setup import install_auth
 from src.middleware.conversation import ConversationMiddleware
 from src.routes import health
 
@@ -26,10 +27,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database.configure(settings.database)
         await cache_manager.connect(settings.cache)  # an unreachable Redis degrades to no cache
+        await app.state.auth_backend.start()  # never waits for the identity provider
         log.info("startup", environment=settings.environment, modules=[m.name for m in app.state.modules])
         try:
             yield
         finally:
+            await app.state.auth_backend.close()
             await cache_manager.close()
             await database.dispose()
             log.info("shutdown")
@@ -42,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Added before the conversation middleware, so it runs inside it (its log lines carry the ID).
+    install_auth(app, settings)
     app.add_middleware(ConversationMiddleware, access_log=settings.logging.access_log)
 
     @app.get("/", tags=["root"])

@@ -84,9 +84,18 @@ class KeycloakSettings(Section):
     realm: str = ""
     client_id: str = ""
     client_secret: SecretStr = SecretStr("")
+    # Expected `aud`; default: client_id. Keycloak's default access tokens say `aud: account`
+    # and name the requesting client in `azp`, hence accept_azp.
     audience: str | None = None
-    algorithms: list[str] = Field(default_factory=lambda: ["RS256"])
-    leeway: int = Field(default=30, ge=0)
+    accept_azp: bool = True
+    # Expected `iss`; default: <server_url>/realms/<realm>. Set it when the API reaches
+    # Keycloak by an internal URL but tokens carry the public one.
+    issuer: str | None = None
+    # Asymmetric algorithms only: HS* would let anyone holding the public key forge tokens.
+    algorithms: list[Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"]] = Field(
+        default=["RS256"], min_length=1
+    )
+    leeway: int = Field(default=10, ge=0, le=300)
     jwks_cache_ttl: int = Field(default=3600, ge=1)
     jwks_refetch_cooldown: float = Field(default=10.0, ge=0)
     http_timeout: float = Field(default=3.0, gt=0)
