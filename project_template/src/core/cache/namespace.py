@@ -14,6 +14,7 @@ import functools
 import hashlib
 import inspect
 import re
+import string
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, Protocol, TypeVar, cast, get_type_hints
@@ -257,7 +258,15 @@ def _key_builder(
 
     if isinstance(key, str):
         template = key
-        return lambda args, kwargs: template.format(**bind(args, kwargs))
+        fields = {re.split(r"[.\[]", name, maxsplit=1)[0] for _, name, _, _ in string.Formatter().parse(key) if name}
+
+        def from_template(args: tuple[Any, ...], kwargs: dict[str, Any]) -> KeyPart:
+            # Keyword-only service calls name every field already: skip the (slower) signature binding.
+            if fields <= kwargs.keys():
+                return template.format(**kwargs)
+            return template.format(**bind(args, kwargs))
+
+        return from_template
 
     name = fn.__qualname__.replace("<locals>.", "")
 
