@@ -23,10 +23,9 @@ from datetime import UTC, datetime
 
 sys.path.insert(0, os.getcwd())
 
-from pydantic import BaseModel  # noqa: E402
-
-from src.core.cache import CacheManager, CacheNamespace  # noqa: E402
-from src.core.config import CacheSettings  # noqa: E402
+from pydantic import BaseModel
+from src.core.cache import CacheManager, CacheNamespace
+from src.core.config import CacheSettings
 
 
 class User(BaseModel):
@@ -47,7 +46,7 @@ async def per_call(label: str, call: Callable[[], Awaitable[object]], n: int) ->
     for _ in range(n):
         await call()
     elapsed = (time.perf_counter() - started) / n * 1e6
-    print(f"  {label:<44} {elapsed:9.1f} us")  # noqa: T201
+    print(f"  {label:<44} {elapsed:9.1f} us")
 
 
 def closed_port() -> int:
@@ -59,7 +58,7 @@ def closed_port() -> int:
 async def scenario(title: str, config: CacheSettings, n: int) -> None:
     manager = CacheManager()
     await manager.connect(config)
-    print(f"{title}: {manager.status()}")  # noqa: T201
+    print(f"{title}: {manager.status()}")
     ns = CacheNamespace("bench", manager=manager)
 
     @ns.cached(key="{user_id}", ttl=300)
@@ -81,7 +80,7 @@ async def scenario(title: str, config: CacheSettings, n: int) -> None:
         started = time.perf_counter()
         deleted = await ns.invalidate("list:*")
         elapsed = (time.perf_counter() - started) * 1000
-        print(f"  {'invalidate(list:*), ' + str(deleted) + ' keys':<44} {elapsed:9.1f} ms")  # noqa: T201
+        print(f"  {'invalidate(list:*), ' + str(deleted) + ' keys':<44} {elapsed:9.1f} ms")
     await ns.invalidate()
     await manager.close()
 
@@ -115,7 +114,7 @@ async def main() -> None:
         started = time.perf_counter()
         await manager.get("x")
         first = (time.perf_counter() - started) * 1000
-        print(f"first call when Redis is {kind}: {first:.1f} ms (then the breaker answers)")  # noqa: T201
+        print(f"first call when Redis is {kind}: {first:.1f} ms (then the breaker answers)")
         await manager.close()
 
 
