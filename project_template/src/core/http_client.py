@@ -49,9 +49,13 @@ class _RetryableStatusError(Exception):
         self.response = response
 
 
+HEADER_NAME = HEADER.decode()
+
+
 async def _add_conversation_id(request: httpx.Request) -> None:
-    if HEADER.decode() not in request.headers:
-        request.headers[HEADER.decode()] = current_conversation_id() or new_conversation_id()
+    # Covers calls made on `http_client.client` directly; `request()` sets it itself.
+    if HEADER_NAME not in request.headers:
+        request.headers[HEADER_NAME] = current_conversation_id() or new_conversation_id()
 
 
 class HttpClient:
@@ -98,13 +102,17 @@ class HttpClient:
     async def request(self, method: str, url: str, *, service: str | None = None, **kwargs: Any) -> httpx.Response:
         """Send a request (to `service`'s base URL when given), retrying idempotent ones; returns the last response."""
         method = method.upper()
+        # Fixed here, not per attempt: retries of one call share one ID.
+        headers = {HEADER_NAME: current_conversation_id() or new_conversation_id()}
         if service is not None:
             target = self.service(service)
             url = target.base_url.rstrip("/") + "/" + url.lstrip("/")
-            if target.headers:
-                kwargs["headers"] = {**target.headers, **(kwargs.get("headers") or {})}
+            headers.update(target.headers)
             if target.timeout is not None:
                 kwargs.setdefault("timeout", target.timeout)
+        merged = httpx.Headers(headers)
+        merged.update(kwargs.get("headers") or {})  # the caller's values win, whatever their case
+        kwargs["headers"] = merged
         if method not in IDEMPOTENT or self.config.retries == 0:
             return await self._send(method, url, service, **kwargs)
         try:
