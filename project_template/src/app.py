@@ -10,11 +10,13 @@ from fastapi import FastAPI
 from src.core.cache import cache_manager
 from src.core.config import Settings, get_settings
 from src.core.db import database
-from src.core.logging import configure_logging, get_logger
+from src.core.http_client import http_client
+from src.core.logging import configure_logging, flush_access_log, get_logger
+from src.core.metrics import HttpMetrics, instrument_pool, mark_process_dead
 from src.core.module_loader import discover_modules
 from src.core.security.setup import install_auth
 from src.middleware.conversation import ConversationMiddleware
-from src.routes import health
+from src.routes import health, metrics
 
 log = get_logger(__name__)
 
@@ -26,16 +28,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database.configure(settings.database)
+        release_pool = instrument_pool(database.engine, settings.database) if settings.metrics.enabled else None
+        await http_client.start(settings.http)
         await cache_manager.connect(settings.cache)  # an unreachable Redis degrades to no cache
         await app.state.auth_backend.start()  # never waits for the identity provider
         log.info("startup", environment=settings.environment, modules=[m.name for m in app.state.modules])
         try:
             yield
         finally:
+            await http_client.close()
             await app.state.auth_backend.close()
             await cache_manager.close()
             await database.dispose()
+            if release_pool is not None:
+                release_pool()
             log.info("shutdown")
+            flush_access_log()
+            mark_process_dead()
 
     app = FastAPI(
         title=settings.project_name,
@@ -47,13 +56,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # Added before the conversation middleware, so it runs inside it (its log lines carry the ID).
     install_auth(app, settings)
-    app.add_middleware(ConversationMiddleware, access_log=settings.logging.access_log)
+    app.add_middleware(
+        ConversationMiddleware,
+        access_log=settings.logging.access_log,
+        metrics=HttpMetrics(settings.api_prefix) if settings.metrics.enabled else None,
+        api_prefix=settings.api_prefix,
+    )
 
     @app.get("/", tags=["root"])
     async def root() -> dict[str, str]:
         return {"message": f"Welcome to {settings.project_name}", "docs": "/docs"}
 
     app.include_router(health.router)
+    if settings.metrics.enabled:
+        app.include_router(metrics.router)
     app.state.modules = discover_modules(app, settings.api_prefix)
     return app
 

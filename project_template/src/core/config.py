@@ -76,6 +76,9 @@ class HttpClientSettings(Section):
     max_connections: int = Field(default=100, ge=1)
     max_keepalive_connections: int = Field(default=20, ge=0)
     retries: int = Field(default=3, ge=0)
+    # Exponential backoff with jitter between retries (seconds): first wait, longest wait.
+    retry_backoff: float = Field(default=0.1, ge=0)
+    retry_backoff_max: float = Field(default=2.0, ge=0)
     services: dict[str, HttpServiceSettings] = Field(default_factory=dict)
 
 
