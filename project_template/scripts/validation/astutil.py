@@ -88,9 +88,9 @@ def resolve_from(node: ast.ImportFrom, package: str) -> str:
     return ".".join([*base, node.module] if node.module else base)
 
 
-def imports(tree: ast.Module, package: str) -> Iterator[Import]:
-    """Every import in a file; `package` is the file's own package (for relative imports)."""
-    for node in ast.walk(tree):
+def imports(nodes: list[ast.Import | ast.ImportFrom], package: str) -> Iterator[Import]:
+    """Every import of a file; `package` is the file's own package (for relative imports)."""
+    for node in nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield Import(alias.name, (), node.lineno)
@@ -103,10 +103,10 @@ def package_of(rel_path: str) -> str:
     return ".".join(rel_path.removesuffix(".py").split("/")[:-1])
 
 
-def bound_names(tree: ast.Module, package: str) -> dict[str, str]:
+def bound_names(nodes: list[ast.Import | ast.ImportFrom], package: str) -> dict[str, str]:
     """Local name -> qualified origin, for `from x import y [as z]` and `import x.y [as z]`."""
     bound: dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.ImportFrom):
             origin = resolve_from(node, package)
             for alias in node.names:

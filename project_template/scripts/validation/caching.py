@@ -40,7 +40,7 @@ def _local_namespaces(source: Source) -> set[str]:
     """Names bound in this file to `CacheNamespace(...)`."""
     return {
         target.id
-        for node in ast.walk(source.tree)
+        for node in source.assigns
         if isinstance(node, ast.Assign)
         and isinstance(node.value, ast.Call)
         and call_name(node.value) == "CacheNamespace"
@@ -59,9 +59,7 @@ def _is_own_object(expr: ast.expr, source: Source, local: set[str]) -> bool:
 
 def _namespaces(source: Source, local: set[str]) -> list[Finding]:
     findings = []
-    for node in ast.walk(source.tree):
-        if not isinstance(node, ast.Call):
-            continue
+    for node in source.calls:
         kind = call_name(node)
         if kind == "CacheNamespace":
             arg, rule, what = argument(node, 0, "name"), "CACHE-001", "CacheNamespace"
@@ -91,13 +89,11 @@ def _namespaces(source: Source, local: set[str]) -> list[Finding]:
 def _foreign_objects(project: Project, source: Source) -> list[Finding]:
     """Another module's cache package, or a name `cache` taken from another module."""
     findings = []
-    for node in ast.walk(source.tree):
+    for node in source.imports:
         if isinstance(node, ast.ImportFrom):
             origin, names = resolve_from(node, source.package), [a.name for a in node.names]
-        elif isinstance(node, ast.Import):
-            origin, names = node.names[0].name, []
         else:
-            continue
+            origin, names = node.names[0].name, []
         other = project.module_of(origin)
         if not other or other == source.module:
             continue
@@ -117,11 +113,9 @@ def _foreign_objects(project: Project, source: Source) -> list[Finding]:
 
 def _literals(source: Source, others: re.Pattern[str], local: set[str]) -> list[Finding]:
     findings = []
-    for node in ast.walk(source.tree):
+    for node in source.calls:
         # Keys given to the module's own namespace object are relative to it.
-        if not isinstance(node, ast.Call) or (
-            isinstance(node.func, ast.Attribute) and _is_own_object(node.func.value, source, local)
-        ):
+        if isinstance(node.func, ast.Attribute) and _is_own_object(node.func.value, source, local):
             continue
         for arg in [*node.args, *(k.value for k in node.keywords)]:
             text = leading_text(arg)

@@ -12,14 +12,15 @@ from validation.project import Project
 def edges(project: Project) -> dict[tuple[str, str], set[str]]:
     """(user, used) -> the parts of `used` it imports ("services", "schemas", or an internal)."""
     found: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for source in project.all_sources():
-        for item in imports(source.tree, source.package):
-            candidates = [item.module] if not item.names else [f"{item.module}.{n}" for n in item.names]
-            for name in candidates:
-                parts = name.split(".")
-                other = project.module_of(name)
-                if other and other != source.module and other in project.modules:
-                    found[(source.module, other)].add(parts[2] if len(parts) > 2 else "package")
+    for module in project.modules:
+        for source in project.sources(module, complete=True):
+            for item in imports(source.imports, source.package):
+                candidates = [item.module] if not item.names else [f"{item.module}.{n}" for n in item.names]
+                for name in candidates:
+                    parts = name.split(".")
+                    other = project.module_of(name)
+                    if other and other != source.module and other in project.modules:
+                        found[(source.module, other)].add(parts[2] if len(parts) > 2 else "package")
     return found
 
 

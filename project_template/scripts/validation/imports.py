@@ -24,14 +24,14 @@ PUBLIC = ("services", "schemas")
 def check(project: Project) -> list[Finding]:
     config, line = _contracts(project.root / "pyproject.toml")
     findings = _missing_contracts(config, line)
-    for _ in project.all_sources():
-        pass  # parse every file first: PARSE-001 findings stop the import check below
-    if findings or project.parse_errors:
-        # import-linter cannot build a graph from files that do not parse; PARSE-001 says which.
+    if findings:
         return findings
     try:
         report = _run(project.root)
     except Exception as exc:  # any failure of the linter becomes a finding, never a traceback
+        project.parse_everything()
+        if project.parse_errors:
+            return []  # a file that does not parse: PARSE-001 names it
         return [Finding("pyproject.toml", line, "IMP-000", f"import-linter could not run: {exc}", _RUN_FIX)]
     for contract, contract_check in report.get_contracts_and_checks():
         if contract_check.kept:

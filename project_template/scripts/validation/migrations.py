@@ -90,7 +90,7 @@ def _revision(project: Project, source: Source) -> list[Finding]:
     # Lightweight tables for data migrations: `users = sa.table("users_x", ...)`.
     tables = {
         t.id: name
-        for node in ast.walk(source.tree)
+        for node in source.assigns
         if isinstance(node, ast.Assign)
         and isinstance(node.value, ast.Call)
         and call_name(node.value) in {"table", "Table"}
@@ -99,9 +99,7 @@ def _revision(project: Project, source: Source) -> list[Finding]:
         if isinstance(t, ast.Name)
     }
     findings = []
-    for node in ast.walk(source.tree):
-        if not isinstance(node, ast.Call):
-            continue
+    for node in source.calls:
         for table, line in _tables(node, source, tables):
             if table is None:
                 findings.append(
@@ -122,7 +120,7 @@ def _revision(project: Project, source: Source) -> list[Finding]:
                         line,
                         "MIG-001",
                         f"migration of module {source.module} touches '{table}' ({whose}) with op.{call_name(node)}",
-                        f"change only {source.module}'s tables here; a change to {owner or 'that table'} "
+                        f"change only tables of module {source.module} here; a change to {owner or 'that table'} "
                         f"belongs in {'modules/' + owner + '/alembic' if owner else 'the module that owns it'}",
                     )
                 )
@@ -130,8 +128,8 @@ def _revision(project: Project, source: Source) -> list[Finding]:
 
 
 def _env(source: Source) -> list[Finding]:
-    for node in ast.walk(source.tree):
-        if isinstance(node, ast.Call) and call_name(node) == "run_module_env":
+    for node in source.calls:
+        if call_name(node) == "run_module_env":
             name = string(argument(node, 0, "module"), source.consts)
             if name != source.module:
                 return [

@@ -26,7 +26,7 @@ APPS = {"FastAPI", "Starlette", "Mount", "Host"}
 def check(project: Project) -> list[Finding]:
     findings: list[Finding] = []
     for source in project.all_sources():
-        if not source.in_tests and not source.in_alembic:
+        if not source.in_alembic:
             findings += _paths(source)
             findings += _app_access(source)
     return findings
@@ -35,9 +35,7 @@ def check(project: Project) -> list[Finding]:
 def _routers(source: Source) -> set[str]:
     """Names bound to `APIRouter(...)` in the file, plus the conventional `router`."""
     names = {"router"}
-    for node in ast.walk(source.tree):
-        if not isinstance(node, ast.Assign | ast.AnnAssign):
-            continue
+    for node in source.assigns:
         if isinstance(node.value, ast.Call) and call_name(node.value) == "APIRouter":
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names |= {t.id for t in targets if isinstance(t, ast.Name)}
@@ -45,17 +43,10 @@ def _routers(source: Source) -> set[str]:
 
 
 def _paths(source: Source) -> list[Finding]:
-    decorators = {
-        id(d)
-        for node in ast.walk(source.tree)
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        for d in node.decorator_list
-    }
+    decorators = {id(d) for node in source.functions for d in node.decorator_list}
     routers = _routers(source)
     findings = []
-    for node in ast.walk(source.tree):
-        if not isinstance(node, ast.Call):
-            continue
+    for node in source.calls:
         name = call_name(node)
         receiver = dotted(node.func.value) if isinstance(node.func, ast.Attribute) else ""
         paths: list[ast.expr | None] = []
@@ -104,16 +95,15 @@ def _check_path(source: Source, line: int, path: str) -> list[Finding]:
 def _app_access(source: Source) -> list[Finding]:
     findings = []
     fix = "export `router` from the module's __init__.py and let the loader mount it; nothing else touches the app"
-    for node in ast.walk(source.tree):
+    nodes: list[ast.Import | ast.ImportFrom | ast.Call] = [*source.imports, *source.calls]
+    for node in nodes:
         message = None
-        if not isinstance(node, ast.stmt | ast.expr):
-            continue
         if isinstance(node, ast.Import | ast.ImportFrom):
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             names = [] if isinstance(node, ast.Import) else [a.name for a in node.names]
             if "src.app" in modules or (modules == ["src"] and "app" in names):
                 message = f"module {source.module} imports the application (src.app)"
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name):
+        else:
             name = call_name(node)
             receiver = dotted(node.func.value) if isinstance(node.func, ast.Attribute) else ""
             if name in APPS:

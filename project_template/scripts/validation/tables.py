@@ -61,23 +61,23 @@ def check(project: Project) -> list[Finding]:
 def _declarations(source: Source, findings: list[Finding]) -> list[tuple[str, int]]:
     """Tables declared by `__tablename__` and `Table(...)`; unresolvable names become TBL-003."""
     found = []
-    for node in ast.walk(source.tree):
-        if isinstance(node, ast.ClassDef):
-            for stmt in node.body:
-                value = _tablename(stmt)
-                if value is None:
-                    continue
-                name = string(value, source.consts) if isinstance(value, ast.expr) else None
-                if name is None:
-                    findings.append(_unresolved(source, stmt.lineno))
-                else:
-                    found.append((name, stmt.lineno))
-        elif isinstance(node, ast.Call) and call_name(node) == "Table":
-            name = string(argument(node, 0, "name"), source.consts)
+    for node in source.classes:
+        for stmt in node.body:
+            value = _tablename(stmt)
+            if value is None:
+                continue
+            name = string(value, source.consts) if isinstance(value, ast.expr) else None
             if name is None:
-                findings.append(_unresolved(source, node.lineno))
+                findings.append(_unresolved(source, stmt.lineno))
             else:
-                found.append((name, node.lineno))
+                found.append((name, stmt.lineno))
+    for call in source.calls:
+        if call_name(call) == "Table":
+            name = string(argument(call, 0, "name"), source.consts)
+            if name is None:
+                findings.append(_unresolved(source, call.lineno))
+            else:
+                found.append((name, call.lineno))
     return found
 
 
@@ -114,9 +114,7 @@ def _fk_targets(call: ast.Call) -> list[ast.expr]:
 
 def _foreign_keys(project: Project, source: Source) -> list[Finding]:
     findings = []
-    for node in ast.walk(source.tree):
-        if not isinstance(node, ast.Call):
-            continue
+    for node in source.calls:
         targets: list[tuple[str | None, str]] = []  # (table, how it was written)
         for target in _fk_targets(node):
             text = string(target, source.consts)
@@ -157,17 +155,16 @@ def _classes(project: Project) -> dict[str, set[str]]:
     """Class name -> modules defining a class of that name in their models."""
     found: dict[str, set[str]] = defaultdict(set)
     for source in project.all_sources():
-        if source.rel.split("/")[2] == "models":
-            for node in ast.walk(source.tree):
-                if isinstance(node, ast.ClassDef):
-                    found[node.name].add(source.module)
+        if source.folder == "models":
+            for node in source.classes:
+                found[node.name].add(source.module)
     return found
 
 
 def _relationships(project: Project, source: Source, classes: dict[str, set[str]]) -> list[Finding]:
     findings = []
-    for node in ast.walk(source.tree):
-        if not (isinstance(node, ast.Call) and call_name(node) == "relationship"):
+    for node in source.calls:
+        if call_name(node) != "relationship":
             continue
         target = argument(node, 0, "argument")
         other: str | None = None
