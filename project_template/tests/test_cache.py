@@ -305,6 +305,26 @@ async def test_default_key_and_methods(manager: CacheManager) -> None:
         await unkeyable(object())
 
 
+async def test_unresolvable_annotations_need_model(manager: CacheManager) -> None:
+    users = CacheNamespace("users", manager=manager)
+
+    class Local(BaseModel):  # invisible to get_type_hints under `from __future__ import annotations`
+        name: str
+
+    @users.cached(key="unresolved")
+    async def unresolved() -> Local:
+        return Local(name="x")
+
+    @users.cached(key="local", model=Local)
+    async def local() -> Local:
+        return Local(name="x")
+
+    with pytest.raises(TypeError, match="pass model="):
+        await unresolved()
+    await local()
+    assert await local() == Local(name="x")
+
+
 def test_decorator_refuses_sync_functions() -> None:
     with pytest.raises(TypeError, match="async function"):
 

@@ -17,8 +17,9 @@ and logs one warning, while cashews 7.6 tried the network on every call
 and pins redis<5. See docs/cache.md.
 """
 
+from src.core.cache.decorator import cached, namespace
 from src.core.cache.manager import CACHE_AVAILABLE, CACHE_REQUESTS, CacheManager, cache_manager
-from src.core.cache.namespace import CacheNamespace, cached, namespace
+from src.core.cache.namespace import CacheNamespace
 
 __all__ = [
     "CACHE_AVAILABLE",

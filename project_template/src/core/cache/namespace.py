@@ -1,4 +1,4 @@
-"""`CacheNamespace` (one per module) and the `@cached` decorator.
+"""`CacheNamespace`: one module's key space, with read-through and stampede protection.
 
 Values are JSON (never pickle): Pydantic models, dataclasses, datetimes, UUIDs
 and plain JSON values. Keys are `[<key_prefix>:]<namespace>:<key>`.
@@ -7,17 +7,9 @@ and plain JSON values. Keys are `[<key_prefix>:]<namespace>:<key>`.
 from __future__ import annotations
 
 import asyncio
-import datetime
-import decimal
-import enum
-import functools
-import hashlib
-import inspect
 import re
-import string
-import uuid
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, ParamSpec, Protocol, TypeVar, cast, get_type_hints
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -26,8 +18,9 @@ from src.core.cache.backends import escape_glob
 from src.core.cache.manager import CACHE_REQUESTS, DOWN, CacheManager, cache_manager
 from src.core.logging import get_logger
 
-P = ParamSpec("P")
-R = TypeVar("R")
+if TYPE_CHECKING:
+    from src.core.cache.decorator import Decorator
+
 T = TypeVar("T")
 KeyPart = str | int
 KeySpec = str | Callable[..., KeyPart] | None
@@ -35,7 +28,6 @@ KeySpec = str | Callable[..., KeyPart] | None
 log = get_logger(__name__)
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _adapters: dict[Any, TypeAdapter[Any]] = {}
-_PLAIN = (str, int, float, enum.Enum, uuid.UUID, datetime.date, datetime.time, decimal.Decimal)
 
 
 def adapter_for(tp: Any) -> TypeAdapter[Any]:
@@ -49,7 +41,7 @@ def adapter_for(tp: Any) -> TypeAdapter[Any]:
         return TypeAdapter(tp)
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", by_alias=True)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable; cache a Pydantic model or plain data")
@@ -58,7 +50,7 @@ def _default(value: Any) -> Any:
 def dumps(value: Any, adapter: TypeAdapter[Any] | None = None) -> bytes:
     if adapter is not None:
         return adapter.dump_json(value, by_alias=True)
-    return orjson.dumps(value, default=_default)
+    return orjson.dumps(value, default=json_default)
 
 
 class CacheNamespace:
@@ -182,9 +174,13 @@ class CacheNamespace:
             await self._manager.set(full, dumps(value, adapter), ttl)
         return value
 
-    def cached(self, *, ttl: int | None = None, key: KeySpec = None, cache_none: bool = False) -> _Decorator:
+    def cached(
+        self, *, ttl: int | None = None, key: KeySpec = None, model: Any = None, cache_none: bool = False
+    ) -> Decorator:
         """`@cache.cached(key="{user_id}")`: the decorator, bound to this namespace."""
-        return cached(self, ttl, key=key, cache_none=cache_none)
+        from src.core.cache.decorator import cached
+
+        return cached(self, ttl, key=key, model=model, cache_none=cache_none)
 
 
 class _LeaderCancelledError(Exception):
@@ -195,97 +191,3 @@ def _consume(future: asyncio.Future[Any]) -> None:
     # Mark the exception as retrieved: with no waiter, asyncio would log it at GC.
     if not future.cancelled():
         future.exception()
-
-
-class _Decorator(Protocol):
-    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Callable[P, Coroutine[Any, Any, R]]: ...
-
-
-_namespaces: dict[str, CacheNamespace] = {}
-
-
-def namespace(name: str) -> CacheNamespace:
-    """The shared `CacheNamespace` for `name` (what `cached(prefix="...")` uses)."""
-    if name not in _namespaces:
-        _namespaces[name] = CacheNamespace(name)
-    return _namespaces[name]
-
-
-def cached(
-    prefix: str | CacheNamespace, ttl: int | None = None, *, key: KeySpec = None, cache_none: bool = False
-) -> _Decorator:
-    """Cache an async function's result under `<prefix>:<key>`.
-
-    `key` is a format string over the arguments (`"{user_id}"`, `"{query.page}"`), a callable
-    taking the same arguments, or None for `<function>:<name>=<value>,...` built from every
-    argument but `self`/`cls` (an argument that is not a plain value must then be keyed explicitly).
-    The return annotation types the cached value, so Pydantic models come back as models.
-    `None` results are not cached unless `cache_none=True`.
-    """
-    ns = prefix if isinstance(prefix, CacheNamespace) else namespace(prefix)
-
-    def decorate(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        if not inspect.iscoroutinefunction(fn):
-            raise TypeError(f"@cached needs an async function, got {fn!r}")
-        signature = inspect.signature(fn)
-        build_key = _key_builder(fn, signature, key)
-        returns: list[Any] = []  # resolved on first call: annotations may name later classes
-
-        @functools.wraps(fn)
-        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            if not returns:
-                returns.append(get_type_hints(fn).get("return", Any))
-            return await ns.get_or_set(
-                build_key(args, kwargs), lambda: fn(*args, **kwargs), ttl, model=returns[0], cache_none=cache_none
-            )
-
-        return wrapper
-
-    return decorate
-
-
-def _key_builder(
-    fn: Callable[..., Any], signature: inspect.Signature, key: KeySpec
-) -> Callable[[tuple[Any, ...], dict[str, Any]], KeyPart]:
-    if callable(key):
-        call = key
-        return lambda args, kwargs: call(*args, **kwargs)
-
-    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        return bound.arguments
-
-    if isinstance(key, str):
-        template = key
-        fields = {re.split(r"[.\[]", name, maxsplit=1)[0] for _, name, _, _ in string.Formatter().parse(key) if name}
-
-        def from_template(args: tuple[Any, ...], kwargs: dict[str, Any]) -> KeyPart:
-            # Keyword-only service calls name every field already: skip the (slower) signature binding.
-            if fields <= kwargs.keys():
-                return template.format(**kwargs)
-            return template.format(**bind(args, kwargs))
-
-        return from_template
-
-    name = fn.__qualname__.replace("<locals>.", "")
-
-    def default(args: tuple[Any, ...], kwargs: dict[str, Any]) -> KeyPart:
-        arguments = bind(args, kwargs).items()
-        parts = [f"{arg}={_key_value(fn, arg, value)}" for arg, value in arguments if arg not in {"self", "cls"}]
-        return f"{name}:{','.join(parts)}" if parts else name
-
-    return default
-
-
-def _key_value(fn: Callable[..., Any], arg: str, value: Any) -> str:
-    if value is None or isinstance(value, _PLAIN):
-        return str(value.value if isinstance(value, enum.Enum) else value)
-    if isinstance(value, BaseModel | dict | list | tuple):
-        # Structured arguments (filters, queries): a short, stable digest of their canonical JSON.
-        data = orjson.dumps(value, default=_default, option=orjson.OPT_SORT_KEYS)
-        return hashlib.blake2b(data, digest_size=12).hexdigest()
-    raise TypeError(
-        f"@cached {fn.__qualname__}: cannot build a key from argument {arg!r} ({type(value).__name__}); "
-        'pass key="{...}" naming the arguments that identify the result'
-    )
