@@ -325,6 +325,19 @@ async def test_unresolvable_annotations_need_model(manager: CacheManager) -> Non
     assert await local() == Local(name="x")
 
 
+async def test_memory_store_keeps_the_most_recently_used() -> None:
+    cache = CacheManager()
+    await cache.connect(CacheSettings(backend="memory", max_memory_items=3))
+    items = CacheNamespace("items", manager=cache)
+    for n in range(3):
+        await items.set(n, n)
+    await items.get(0)  # used again: 1 is now the least recently used
+    await items.set(3, 3)
+    assert [await items.get(n) for n in range(4)] == [0, None, 2, 3]
+    assert cache.status()["items"] == 3
+    await cache.close()
+
+
 def test_decorator_refuses_sync_functions() -> None:
     with pytest.raises(TypeError, match="async function"):
 

@@ -19,6 +19,7 @@ from redis.retry import Retry
 from src.core.config import CacheSettings
 
 SCAN_BATCH = 500
+SWEEP_INTERVAL = 60.0
 
 
 class Backend(Protocol):
@@ -76,6 +77,7 @@ class MemoryBackend:
     def __init__(self, max_items: int = 10_000) -> None:
         self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._max_items = max_items
+        self._next_sweep = time.monotonic() + SWEEP_INTERVAL
 
     async def get(self, key: str) -> bytes | None:
         item = self._items.get(key)
@@ -88,17 +90,16 @@ class MemoryBackend:
         return item[1]
 
     async def set(self, key: str, value: bytes, ttl: int) -> None:
-        self._items[key] = (time.monotonic() + ttl, value)
-        self._items.move_to_end(key)
-        if len(self._items) > self._max_items:
-            self._evict()
-
-    def _evict(self) -> None:
         now = time.monotonic()
-        for key in [k for k, (expires, _) in self._items.items() if expires <= now]:
-            del self._items[key]
+        self._items[key] = (now + ttl, value)
+        self._items.move_to_end(key)
+        if now >= self._next_sweep:
+            # Expired entries nobody reads again: dropped in one pass a minute, not on every write.
+            self._next_sweep = now + SWEEP_INTERVAL
+            for stale in [k for k, (expires, _) in self._items.items() if expires <= now]:
+                del self._items[stale]
         while len(self._items) > self._max_items:
-            self._items.popitem(last=False)
+            self._items.popitem(last=False)  # least recently used
 
     async def delete(self, *keys: str) -> int:
         return sum(self._items.pop(key, None) is not None for key in keys)
