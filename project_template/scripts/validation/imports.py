@@ -138,7 +138,7 @@ def _finding(project: Project, contract: Any, importer: str, imported: str, line
             "IMP-001",
             f"module {source} imports {imported}, an internal of module {target}",
             f"call a function of {public} (or use a model of modules.{target}.schemas); "
-            f"add one to {target}'s services if none fits",
+            f"add one to {public} if none fits",
         )
     message = f"{importer} imports {imported}, which contract '{contract.name}' forbids"
     return Finding(path, line, "IMP-003", message, _RUN_FIX)
