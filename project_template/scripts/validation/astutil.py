@@ -116,3 +116,16 @@ def bound_names(nodes: list[ast.Import | ast.ImportFrom], package: str) -> dict[
                 local = alias.asname or alias.name.split(".")[0]
                 bound[local] = alias.name if alias.asname else local
     return bound
+
+
+def comes_from(call: ast.Call, bound: dict[str, str], packages: set[str], local_classes: set[str]) -> bool:
+    """Whether the called name is one of `packages`' (imported from it, or unbound and not a local class).
+
+    Keeps a module's own class named `Table` or `Host` from being taken for SQLAlchemy's or Starlette's.
+    """
+    root = dotted(call.func).split(".")[0]
+    if not root:
+        return False
+    if root in bound:
+        return bound[root].split(".")[0] in packages
+    return root not in local_classes

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 
-from validation.astutil import bound_names, constants, package_of
+from validation.astutil import bound_names, call_name, comes_from, constants, package_of
 from validation.findings import Finding
 
 # What every module must hold (the module template's layout).
@@ -57,6 +57,16 @@ class Source:
                 self.functions.append(node)
             elif isinstance(node, ast.ClassDef):
                 self.classes.append(node)
+
+    @cached_property
+    def class_names(self) -> set[str]:
+        return {node.name for node in self.classes}
+
+    def calls_from(self, packages: set[str], *names: str) -> Iterator[ast.Call]:
+        """Calls of `names` that come from one of `packages` (see `comes_from`)."""
+        for call in self.calls:
+            if call_name(call) in names and comes_from(call, self.bound, packages, self.class_names):
+                yield call
 
     @cached_property
     def consts(self) -> dict[str, str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ast
 
-from validation.astutil import argument, call_name, dotted, string
+from validation.astutil import argument, call_name, comes_from, dotted, string
 from validation.findings import Finding
 from validation.project import Project, Source
 
@@ -106,7 +106,7 @@ def _app_access(source: Source) -> list[Finding]:
         else:
             name = call_name(node)
             receiver = dotted(node.func.value) if isinstance(node.func, ast.Attribute) else ""
-            if name in APPS:
+            if name in APPS and comes_from(node, source.bound, {"fastapi", "starlette"}, source.class_names):
                 message = f"module {source.module} builds its own {name}(...), outside /api/v1/{source.module}"
             elif (name in APP_CHANGES or name in VERBS) and _is_app(receiver):
                 message = f"module {source.module} calls {receiver}.{name}(...) on the application"

@@ -14,6 +14,7 @@ from validation.astutil import argument, call_name, dotted, string
 from validation.findings import Finding
 from validation.project import Project, Source
 
+SQLALCHEMY = {"sqlalchemy"}
 TABLE_FIX = "name it {module} or {module}_<something>; data of another module is reached through its services"
 
 
@@ -71,13 +72,12 @@ def _declarations(source: Source, findings: list[Finding]) -> list[tuple[str, in
                 findings.append(_unresolved(source, stmt.lineno))
             else:
                 found.append((name, stmt.lineno))
-    for call in source.calls:
-        if call_name(call) == "Table":
-            name = string(argument(call, 0, "name"), source.consts)
-            if name is None:
-                findings.append(_unresolved(source, call.lineno))
-            else:
-                found.append((name, call.lineno))
+    for call in source.calls_from(SQLALCHEMY, "Table"):
+        name = string(argument(call, 0, "name"), source.consts)
+        if name is None:
+            findings.append(_unresolved(source, call.lineno))
+        else:
+            found.append((name, call.lineno))
     return found
 
 
