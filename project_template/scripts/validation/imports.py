@@ -38,8 +38,10 @@ def check(project: Project) -> list[Finding]:
             continue
         ours = contract.contract_options.get("id") in {INDEPENDENCE, CORE}
         for importer, imported, lineno in sorted(set(_links(contract_check.metadata))):
-            # A chain may pass through imports inside one module (or inside src): only the crossing one is wrong.
-            if ours and project.module_of(importer) == project.module_of(imported):
+            # A chain may pass through imports inside one module, or through src/: only the import that
+            # enters another module is wrong.
+            target = project.module_of(imported)
+            if ours and (target is None or target == project.module_of(importer)):
                 continue
             findings.append(_finding(project, contract, importer, imported, lineno))
     return findings
@@ -136,7 +138,10 @@ def _finding(project: Project, contract: Any, importer: str, imported: str, line
             path,
             line,
             "IMP-001",
-            f"module {source} imports {imported}, an internal of module {target}",
+            f"module {source} imports {imported}, an internal of module {target}"
+            if source
+            # Outside modules/ (src/...), but on a path from another module to this one's internals.
+            else f"{importer} imports {imported}, an internal of module {target}, and another module imports it",
             f"call a function of {public} (or use a model of modules.{target}.schemas); "
             f"add one to {public} if none fits",
         )
