@@ -181,7 +181,7 @@ async def escape(request: Request) -> None:
 
 router.add_api_route("//x", items)  # expect: ROUTE-001
 """,
-    "alembic/env.py": "from src.core.migrations import run_module_env\n\nrun_module_env('catalog')  # expect: MIG-003\n",
+    "alembic/env.py": "from src.core.migrations import run_module_env\n\nrun_module_env('x')  # expect: MIG-003\n",
     "alembic/versions/0002_bad.py": """\
 import sqlalchemy as sa
 from alembic import op
@@ -235,7 +235,9 @@ def copy_of(base: Path, dst: Path) -> Path:
 
 def validate(base: Path, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The copy's own validator, run with the rendered project's environment."""
-    return run([base / ".venv" / "bin" / "python", root / "scripts" / "validate_structure.py", *args], root, check=False)
+    return run(
+        [base / ".venv" / "bin" / "python", root / "scripts" / "validate_structure.py", *args], root, check=False
+    )
 
 
 def findings(base: Path, root: Path) -> set[Finding]:
@@ -280,9 +282,9 @@ def test_every_planted_violation_is_reported_at_its_line(base: Path, tmp_path: P
 
     text = validate(base, root)
     assert text.returncode == 1
-    first = "modules/orders/alembic/env.py:3: MIG-003 alembic/env.py runs the environment of 'catalog'"
+    first = "modules/orders/alembic/env.py:3: MIG-003 alembic/env.py runs the environment of 'x'"
     assert first in text.stdout
-    assert "    fix: call run_module_env(\"orders\")" in text.stdout
+    assert '    fix: call run_module_env("orders")' in text.stdout
 
     graph = validate(base, root, "--graph").stdout
     assert "m_orders -.->|cache, models, services ✗| m_catalog" in graph
