@@ -1,0 +1,122 @@
+"""Management of users, roles and permissions: the `admin` role only."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+
+from modules.auth.enums import BuiltinRole
+from modules.auth.schemas import (
+    PermissionCreate,
+    PermissionRead,
+    RoleCreate,
+    RoleRead,
+    UserCreate,
+    UserRead,
+    UserUpdate,
+)
+from modules.auth.services import IdentityConflictError, IdentityNotFoundError, identity_service
+from src.core.db import SessionDep
+from src.core.security import requires_role
+
+router = APIRouter(dependencies=[Depends(requires_role(BuiltinRole.ADMIN))])
+
+
+def _not_found(exc: IdentityNotFoundError) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc))
+
+
+def _conflict(exc: IdentityConflictError) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
+
+
+@router.get("/users")
+async def list_users(
+    session: SessionDep, offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=200)
+) -> list[UserRead]:
+    return await identity_service.list_users(session=session, offset=offset, limit=limit)
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED)
+async def create_user(data: UserCreate, session: SessionDep) -> UserRead:
+    try:
+        return await identity_service.create_user(session=session, data=data)
+    except IdentityConflictError as exc:
+        raise _conflict(exc) from None
+    except IdentityNotFoundError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+
+
+@router.get("/users/{user_id}")
+async def get_user(user_id: int, session: SessionDep) -> UserRead:
+    try:
+        return await identity_service.get_user(session=session, user_id=user_id)
+    except IdentityNotFoundError as exc:
+        raise _not_found(exc) from None
+
+
+@router.patch("/users/{user_id}")
+async def update_user(user_id: int, data: UserUpdate, session: SessionDep) -> UserRead:
+    try:
+        return await identity_service.update_user(session=session, user_id=user_id, data=data)
+    except IdentityNotFoundError as exc:
+        raise _not_found(exc) from None
+
+
+@router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_user(user_id: int, session: SessionDep) -> None:
+    try:
+        await identity_service.delete_user(session=session, user_id=user_id)
+    except IdentityNotFoundError as exc:
+        raise _not_found(exc) from None
+
+
+@router.get("/roles")
+async def list_roles(session: SessionDep) -> list[RoleRead]:
+    return await identity_service.list_roles(session=session)
+
+
+@router.post("/roles", status_code=status.HTTP_201_CREATED)
+async def create_role(data: RoleCreate, session: SessionDep) -> RoleRead:
+    try:
+        return await identity_service.create_role(session=session, data=data)
+    except IdentityConflictError as exc:
+        raise _conflict(exc) from None
+    except IdentityNotFoundError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+
+
+@router.put("/roles/{name}/permissions")
+async def set_role_permissions(name: str, permissions: list[str], session: SessionDep) -> RoleRead:
+    try:
+        return await identity_service.set_role_permissions(session=session, name=name, permissions=permissions)
+    except IdentityNotFoundError as exc:
+        raise _not_found(exc) from None
+
+
+@router.delete("/roles/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_role(name: str, session: SessionDep) -> None:
+    try:
+        await identity_service.delete_role(session=session, name=name)
+    except IdentityNotFoundError as exc:
+        raise _not_found(exc) from None
+
+
+@router.get("/permissions")
+async def list_permissions(session: SessionDep) -> list[PermissionRead]:
+    return await identity_service.list_permissions(session=session)
+
+
+@router.post("/permissions", status_code=status.HTTP_201_CREATED)
+async def create_permission(data: PermissionCreate, session: SessionDep) -> PermissionRead:
+    try:
+        return await identity_service.create_permission(session=session, data=data)
+    except IdentityConflictError as exc:
+        raise _conflict(exc) from None
+
+
+@router.delete("/permissions/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_permission(name: str, session: SessionDep) -> None:
+    try:
+        await identity_service.delete_permission(session=session, name=name)
+    except IdentityNotFoundError as exc:
+        raise _not_found(exc) from None

@@ -1,0 +1,31 @@
+"""Services of the auth module: the only part other modules may import.
+
+from modules.auth.services import identity_service
+user = await identity_service.find_user(session=session, username="alice")
+"""
+
+from modules.auth.services.identity_service import (
+    IdentityConflictError,
+    IdentityNotFoundError,
+    IdentityService,
+    identity_service,
+)
+from modules.auth.services.session_service import (
+    InvalidCredentialsError,
+    InvalidRefreshTokenError,
+    LoginThrottledError,
+    SessionService,
+    session_service,
+)
+
+__all__ = [
+    "IdentityConflictError",
+    "IdentityNotFoundError",
+    "IdentityService",
+    "InvalidCredentialsError",
+    "InvalidRefreshTokenError",
+    "LoginThrottledError",
+    "SessionService",
+    "identity_service",
+    "session_service",
+]
