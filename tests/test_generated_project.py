@@ -14,6 +14,7 @@ COMBINATIONS = [
     pytest.param({"auth": "rbac", "with_example_module": False}, id="rbac-bare"),
     pytest.param({"auth": "keycloak", "with_example_module": True}, id="keycloak-example"),
     pytest.param({"auth": "keycloak", "with_example_module": False}, id="keycloak-bare"),
+    pytest.param({"auth": "rbac", "with_example_module": False, "with_tracing": True}, id="rbac-bare-tracing"),
 ]
 
 

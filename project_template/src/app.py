@@ -15,6 +15,7 @@ from src.core.logging import configure_logging, flush_access_log, get_logger
 from src.core.metrics import HttpMetrics, instrument_pool, mark_process_dead
 from src.core.module_loader import discover_modules
 from src.core.security.setup import install_auth
+from src.core.telemetry import load_tracing
 from src.middleware.conversation import ConversationMiddleware
 from src.routes import health, metrics
 
@@ -23,13 +24,20 @@ log = get_logger(__name__)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.logging, environment=settings.environment)
+    tracing = load_tracing(settings)  # None unless rendered `with_tracing` and `tracing.enabled`
+    configure_logging(
+        settings.logging,
+        environment=settings.environment,
+        extra_processors=tracing.log_processors if tracing else (),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database.configure(settings.database)
         release_pool = instrument_pool(database.engine, settings.database) if settings.metrics.enabled else None
         await http_client.start(settings.http)
+        if tracing is not None:
+            tracing.start(engine=database.engine, client=http_client.client)
         await cache_manager.connect(settings.cache)  # an unreachable Redis degrades to no cache
         await app.state.auth_backend.start()  # never waits for the identity provider
         log.info("startup", environment=settings.environment, modules=[m.name for m in app.state.modules])
@@ -43,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if release_pool is not None:
                 release_pool()
             log.info("shutdown")
+            if tracing is not None:
+                tracing.stop()
             flush_access_log()
             mark_process_dead()
 
@@ -71,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.metrics.enabled:
         app.include_router(metrics.router)
     app.state.modules = discover_modules(app, settings.api_prefix)
+    if tracing is not None:
+        tracing.instrument_app(app)
     return app
 
 

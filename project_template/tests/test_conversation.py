@@ -164,7 +164,7 @@ async def test_background_work_carries_the_id(access_lines: list[dict[str, Any]]
 
 
 async def test_stdlib_lines_carry_the_id(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging(LoggingSettings(format="json"), environment="production")
+    configure_logging(LoggingSettings(format="json"), environment="development")
     response = await get("/api/v1/shop/items/3", headers={HEADER: "stdlib-too-please"})
     flush_access_log()
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]

@@ -21,7 +21,7 @@ def _restore_logging() -> Iterator[None]:
 
 
 def test_stdlib_lines_are_json_with_conversation_id(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging(LoggingSettings(format="json", level="INFO"), environment="production")
+    configure_logging(LoggingSettings(format="json", level="INFO"), environment="development")
     structlog.contextvars.bind_contextvars(conversation_id="conv-1234-abcd")
     try:
         logging.getLogger("sqlalchemy.engine").warning("slow query")
@@ -48,7 +48,7 @@ def test_console_format_is_not_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_level_filters(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging(LoggingSettings(format="json", level="WARNING"), environment="production")
+    configure_logging(LoggingSettings(format="json", level="WARNING"), environment="development")
     structlog.get_logger("app").info("hidden")
     structlog.get_logger("app").warning("shown")
     err = capsys.readouterr().err
@@ -62,7 +62,7 @@ def test_unknown_level_is_refused() -> None:
 
 
 def test_secrets_are_redacted_from_every_line(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging(LoggingSettings(format="json"), environment="production")
+    configure_logging(LoggingSettings(format="json"), environment="development")
     structlog.get_logger("app").info(
         "calling out",
         headers={"Authorization": "Bearer abc.def", "Accept": "application/json"},
@@ -80,7 +80,7 @@ def test_secrets_are_redacted_from_every_line(capsys: pytest.CaptureFixture[str]
 
 
 async def test_json_access_lines_are_buffered_then_flushed(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging(LoggingSettings(format="json", flush_interval=0.05), environment="production")
+    configure_logging(LoggingSettings(format="json", flush_interval=0.05), environment="development")
     structlog.contextvars.bind_contextvars(conversation_id="conv-5678-efgh")
     try:
         structlog.get_logger("app").info("ordinary line")
@@ -109,7 +109,7 @@ def test_access_lines_go_through_structlog_on_a_console() -> None:
 
 
 def test_access_lines_below_level_are_dropped(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging(LoggingSettings(format="json", level="WARNING"), environment="production")
+    configure_logging(LoggingSettings(format="json", level="WARNING"), environment="development")
     write_access_line({"event": "request", "method": "GET", "status": 200})
     flush_access_log()
     assert '"request"' not in capsys.readouterr().err

@@ -126,9 +126,16 @@ class MetricsSettings(Section):
 
 
 class TracingSettings(Section):
+    # Used only when the project was rendered with `with_tracing` (src/core/tracing.py).
     enabled: bool = False
-    otlp_endpoint: str = "http://localhost:4317"
+    exporter: Literal["otlp", "console", "none"] = "otlp"
+    # OTLP over HTTP (protobuf): the collector's traces URL.
+    otlp_endpoint: str = "http://localhost:4318/v1/traces"
+    otlp_headers: dict[str, str] = Field(default_factory=dict)
+    service_name: str | None = None  # default: project_name
     sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    # Requests to these paths make no spans (probes and scrapes would drown the traces).
+    excluded_paths: list[str] = Field(default_factory=lambda: ["/health", "/health/live", "/health/ready", "/metrics"])
 
 
 class Settings(BaseSettings):

@@ -125,22 +125,28 @@ class JsonLinesAccessLog:
     """One orjson line per request into a buffer, flushed by time or size, never per line."""
 
     def __init__(
-        self, stream: TextIO | None = None, *, flush_interval: float = 0.5, max_buffer: int = 64 * 1024
+        self,
+        stream: TextIO | None = None,
+        *,
+        flush_interval: float = 0.5,
+        max_buffer: int = 64 * 1024,
+        processors: Iterable[Processor] = (),
     ) -> None:
         self._stream = stream
+        # Extra processors (tracing adds trace and span IDs) run on access lines too.
+        self.processors = list(processors)
         self.flush_interval = flush_interval
         self.max_buffer = max_buffer
         self._chunks: list[bytes] = []
         self._size = 0
         self._timer: asyncio.TimerHandle | None = None
-        self.extras: list[Callable[[], Mapping[str, Any]]] = []
 
     def __call__(self, fields: dict[str, Any]) -> None:
         fields["level"] = "info"
         fields["logger"] = "access"
         fields["timestamp"] = datetime.now(UTC)
-        for extra in self.extras:
-            fields.update(extra())
+        for processor in self.processors:
+            fields = processor(None, "info", fields)  # type: ignore[assignment]
         line = orjson.dumps(fields, default=str, option=orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE)
         self._chunks.append(line)
         self._size += len(line)
@@ -171,15 +177,20 @@ class JsonLinesAccessLog:
             pass
 
 
-def _structlog_access(fields: dict[str, Any]) -> None:
-    fields.pop("event", None)
-    _access_logger.info("request", **fields)
+def _structlog_access() -> AccessSink:
+    # A fresh logger per configuration: a cached one would keep old processors.
+    logger = structlog.get_logger("access")
+
+    def write(fields: dict[str, Any]) -> None:
+        fields.pop("event", None)
+        logger.info("request", **fields)
+
+    return write
 
 
-_access_logger = structlog.get_logger("access")
 # The access line writer in use; `configure_logging` picks it. The middleware
 # calls `write_access_line`, which always goes to the current one.
-_access_sink: AccessSink = _structlog_access
+_access_sink: AccessSink = _structlog_access()
 
 
 def write_access_line(fields: dict[str, Any]) -> None:
@@ -191,12 +202,6 @@ def flush_access_log() -> None:
     """Write out buffered access lines now (shutdown, tests)."""
     if isinstance(_access_sink, JsonLinesAccessLog):
         _access_sink.flush()
-
-
-def add_access_extra(extra: Callable[[], Mapping[str, Any]]) -> None:
-    """Add fields to every fast-path access line (the tracing module adds trace and span IDs)."""
-    if isinstance(_access_sink, JsonLinesAccessLog):
-        _access_sink.extras.append(extra)
 
 
 def configure_logging(
@@ -220,7 +225,8 @@ def configure_logging(
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        cache_logger_on_first_use=environment != "test",
+        # Cached loggers keep the processors they were built with: production only.
+        cache_logger_on_first_use=environment == "production",
     )
 
     formatter = structlog.stdlib.ProcessorFormatter(
@@ -243,7 +249,9 @@ def configure_logging(
     flush_access_log()
     # Tests keep the plain path: lines appear at once, where capture tools look for them.
     fast = _resolved_format(config.format, environment) == "json" and level <= logging.INFO and environment != "test"
-    _access_sink = JsonLinesAccessLog(flush_interval=config.flush_interval) if fast else _structlog_access
+    _access_sink = (
+        JsonLinesAccessLog(flush_interval=config.flush_interval, processors=extra) if fast else _structlog_access()
+    )
 
 
 atexit.register(flush_access_log)
