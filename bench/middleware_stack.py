@@ -185,11 +185,9 @@ def main() -> None:
         (project / "data").mkdir(exist_ok=True)
         ports = {"bare": free_port(), "stack": free_port()}
         logs = {name: workdir / f"{name}.log" for name in ports}
-        servers = {
-            name: start_server(project, f"bench_{name}", ports[name], server_cpu, logs[name]) for name in ports
-        }
+        servers = {name: start_server(project, f"bench_{name}", ports[name], server_cpu, logs[name]) for name in ports}
         try:
-            for name, port in ports.items():
+            for port in ports.values():
                 run_wrk(wrk, port, args.warmup, args.connections, wrk_cpu)
             results: dict[str, list[float]] = {"bare": [], "stack": []}
             for round_no in range(1, args.rounds + 1):
