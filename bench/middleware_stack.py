@@ -160,6 +160,20 @@ def run_wrk(wrk: str, port: int, duration: float, connections: int, cpu: int | N
     return float(match.group(1))
 
 
+def profile(pid: int, port: int, args: argparse.Namespace, wrk: str, wrk_cpu: int | None) -> None:
+    """Sample the stack server with py-spy while wrk loads it (profile before optimising)."""
+    spy = shutil.which("py-spy") or str(Path.home() / ".local" / "bin" / "py-spy")
+    if not Path(spy).exists():
+        log("py-spy not found (uv tool install py-spy): no profile recorded")
+        return
+    recorder = subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--duration", str(args.duration), "--rate", "500", "-o", str(args.profile)]
+    )
+    run_wrk(wrk, port, args.duration + 1, args.connections, wrk_cpu)
+    recorder.wait(timeout=args.duration + 30)
+    log(f"flame graph of the stack under load: {args.profile}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=6, help="alternating measurements per app")
@@ -168,6 +182,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--project", type=Path, help="reuse an already rendered project instead of rendering one")
     parser.add_argument("--keep", type=Path, help="render into this folder and keep it")
+    parser.add_argument("--profile", type=Path, help="also record a py-spy flame graph (SVG) of the stack under load")
     args = parser.parse_args()
 
     wrk = ensure_wrk()
@@ -195,6 +210,8 @@ def main() -> None:
                     rps = run_wrk(wrk, ports[name], args.duration, args.connections, wrk_cpu)
                     results[name].append(rps)
                     log(f"round {round_no} {name:5}: {rps:9.0f} req/s")
+            if args.profile:
+                profile(servers["stack"].pid, ports["stack"], args, wrk, wrk_cpu)
         finally:
             for proc in servers.values():
                 proc.send_signal(signal.SIGINT)
@@ -206,12 +223,19 @@ def main() -> None:
 
         access_lines = sum(1 for line in logs["stack"].read_text().splitlines() if '"request"' in line)
         bare, stack = statistics.median(results["bare"]), statistics.median(results["stack"])
+        # Each round measures both apps back to back: the ratio within a round cancels the
+        # slow drift of a shared machine, and the median over rounds drops the outliers.
+        pairs = [s / b for b, s in zip(results["bare"], results["stack"], strict=True)]
         print(f"server cpu: {server_cpu}, wrk cpu: {wrk_cpu}, connections: {args.connections}")
-        print(f"bare  req/s: median {bare:.0f}  runs {[round(r) for r in results['bare']]}")
-        print(f"stack req/s: median {stack:.0f}  runs {[round(r) for r in results['stack']]}")
+        for name in ("bare", "stack"):
+            runs = results[name]
+            figures = f"median {statistics.median(runs):.0f}  best {max(runs):.0f}"
+            print(f"{name:5} req/s: {figures}  runs {[round(r) for r in runs]}")
+        print(f"per-round ratios: {[round(p, 2) for p in pairs]}")
+        print(f"ratio of medians: {stack / bare:.2f}, of best runs: {max(results['stack']) / max(results['bare']):.2f}")
         print(f"per-request cost of the stack: {(1 / stack - 1 / bare) * 1e6:.1f} us on {1e6 / bare:.1f} us")
         print(f"access lines written by the stack: {access_lines}")
-        print(f"middleware_stack_vs_bare: {stack / bare:.2f}")
+        print(f"middleware_stack_vs_bare: {statistics.median(pairs):.2f}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
