@@ -1,9 +1,8 @@
-"""Password hashing: argon2id through pwdlib, always off the event loop (about 0.1 s per hash)."""
+"""Password hashing: argon2id through pwdlib, always off the event loop (0.1-0.3 s per hash)."""
 
 from __future__ import annotations
 
 import asyncio
-from functools import cache
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -24,15 +23,10 @@ async def verify_and_update(password: str, password_hash: str) -> tuple[bool, st
     return bool(valid), updated
 
 
-@cache
-def _dummy_hash() -> str:
-    return hasher.hash("not-a-real-password-only-burns-time")
-
-
-def _verify_dummy(password: str) -> None:
-    hasher.verify(password, _dummy_hash())
-
-
 async def burn_verify(password: str) -> None:
-    """Spend what a real verification costs, so an unknown username is not revealed by a fast answer."""
-    await asyncio.to_thread(_verify_dummy, password)
+    """Spend what a verification costs, so an unknown username is not revealed by a fast answer.
+
+    Verifying is re-hashing with the stored parameters, so hashing with the current
+    ones costs the same, from the very first call (no dummy hash to compute first).
+    """
+    await asyncio.to_thread(hasher.hash, password)

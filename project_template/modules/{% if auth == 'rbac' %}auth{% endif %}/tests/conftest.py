@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import pytest
 from pwdlib import PasswordHash
@@ -18,7 +18,7 @@ from modules.auth.models import (
     role_permissions,
     user_roles,
 )
-from modules.auth.schemas import RoleCreate, UserCreate, UserRead
+from modules.auth.schemas import PermissionCreate, RoleCreate, UserCreate, UserRead
 from modules.auth.services import identity_service, passwords
 from src.core.db import database
 from src.core.migrations import downgrade, upgrade
@@ -46,12 +46,9 @@ async def empty_tables(auth_tables: None) -> None:
 
 
 @pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2id with test-sized parameters: the same code path, a thousandth of the cost."""
     monkeypatch.setattr(passwords, "hasher", PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024),)))
-    passwords._dummy_hash.cache_clear()
-    yield
-    passwords._dummy_hash.cache_clear()
 
 
 @pytest.fixture
@@ -71,8 +68,6 @@ def make_user() -> MakeUser:
 @pytest.fixture
 def role_with_permissions() -> Callable[..., Awaitable[None]]:
     async def make(name: str, *permissions: str) -> None:
-        from modules.auth.schemas import PermissionCreate
-
         async with database.sessionmaker() as session:
             for permission in permissions:
                 await identity_service.create_permission(session=session, data=PermissionCreate(name=permission))
