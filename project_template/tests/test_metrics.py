@@ -78,7 +78,11 @@ async def test_unmatched_paths_share_one_label(shop: httpx.AsyncClient) -> None:
 
 
 async def test_unknown_methods_are_folded(shop: httpx.AsyncClient) -> None:
+    labels = {"method": "OTHER", "route": "/api/v1/shop/items/{item_id}", "status": "4xx", "module": "shop"}
+    before = sample("http_requests_total", **labels)
     await shop.request("BREW", "/api/v1/shop/items/1")
+    await shop.request("MAKE-TEA", "/api/v1/shop/items/1")
+    assert sample("http_requests_total", **labels) == before + 2
     assert "BREW" not in (await shop.get("/metrics")).text
 
 

@@ -72,6 +72,8 @@ class HttpMetrics:
         return gauge
 
     def finished(self, method: str, route: str, status: int, seconds: float) -> None:
+        if method not in METHODS:  # the cache key must stay bounded too
+            method = "OTHER"
         key = (method, route, status)
         children = self._children.get(key)
         if children is None:
@@ -84,7 +86,7 @@ class HttpMetrics:
 
     def _resolve(self, method: str, route: str, status: int) -> tuple[Any, Any, Any | None]:
         labels = (
-            method if method in METHODS else "OTHER",
+            method,
             route,
             f"{status // 100}xx",
             module_of(route, self.api_prefix),
