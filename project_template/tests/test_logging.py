@@ -113,3 +113,10 @@ def test_access_lines_below_level_are_dropped(capsys: pytest.CaptureFixture[str]
     write_access_line({"event": "request", "method": "GET", "status": 200})
     flush_access_log()
     assert '"request"' not in capsys.readouterr().err
+
+
+def test_uvicorn_access_log_is_off_ours_replaces_it() -> None:
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.addHandler(logging.StreamHandler())  # as uvicorn's own logging config does
+    configure_logging(LoggingSettings(format="json"), environment="development")
+    assert not uvicorn_access.hasHandlers()

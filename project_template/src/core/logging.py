@@ -242,7 +242,12 @@ def configure_logging(
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     for name in QUIET_LOGGERS:
-        logging.getLogger(name).disabled = True
+        # No handler anywhere up the chain: uvicorn then skips building its access
+        # line altogether (it checks `hasHandlers()`), instead of formatting one to drop.
+        quiet = logging.getLogger(name)
+        quiet.handlers.clear()
+        quiet.propagate = False
+        quiet.disabled = True
     for name in WARNING_LOGGERS:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
