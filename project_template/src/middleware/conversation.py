@@ -25,6 +25,7 @@ from src.core.metrics import UNMATCHED, HttpMetrics, module_of
 
 HEADER = b"x-conversation-id"
 COOKIE = "conversation_id"
+_COOKIE_BYTES = COOKIE.encode()
 CONTEXT_KEY = "conversation_id"
 _VALID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:-]{7,127}")
 _bind = structlog.contextvars.bind_contextvars
@@ -53,7 +54,7 @@ def _incoming_id(headers: list[tuple[bytes, bytes]]) -> str | None:
             return value.decode("ascii") if _VALID.fullmatch(value) else None
         if name == b"cookie":
             cookie_header = value
-    if cookie_header is not None and COOKIE.encode() in cookie_header:
+    if cookie_header is not None and _COOKIE_BYTES in cookie_header:
         try:
             morsel = SimpleCookie(cookie_header.decode("latin-1")).get(COOKIE)
         except Exception:  # a malformed Cookie header must not fail the request
