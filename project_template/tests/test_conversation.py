@@ -181,3 +181,20 @@ async def test_context_does_not_leak_between_requests() -> None:
     await get("/api/v1/shop/items/1", headers={HEADER: "first-request-id"})
     assert "conversation_id" not in structlog.contextvars.get_contextvars()
     assert current_conversation_id() is None
+
+
+async def test_mounted_apps_and_proxy_root_path(access_lines: list[dict[str, Any]]) -> None:
+    inner = FastAPI()
+
+    @inner.get("/things/{thing_id}")
+    async def thing(thing_id: int) -> dict[str, int]:
+        return {"id": thing_id}
+
+    outer = FastAPI()
+    outer.add_middleware(ConversationMiddleware)
+    outer.mount("/legacy", inner)
+    transport = httpx.ASGITransport(app=outer, root_path="/behind-proxy")
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/behind-proxy/legacy/things/5")
+    assert response.status_code == 200
+    assert [line["route"] for line in access_lines] == ["/legacy/things/{thing_id}"]

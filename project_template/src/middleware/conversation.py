@@ -64,8 +64,12 @@ def _incoming_id(headers: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
-def route_template(scope: Scope) -> str:
-    """The matched route's full path template (bounded cardinality), or `<unmatched>`."""
+def route_template(scope: Scope, server_root_path: str = "") -> str:
+    """The matched route's full path template (bounded cardinality), or `<unmatched>`.
+
+    A `Mount` adds its prefix to `root_path`; the server's own root path (`--root-path`
+    behind a proxy), given as `server_root_path`, is not part of the template.
+    """
     # FastAPI >= 0.165 includes routers lazily: `scope["route"]` is the router's own
     # route (no include prefix); the full template sits in the effective context.
     fastapi_scope = scope.get("fastapi")
@@ -77,7 +81,9 @@ def route_template(scope: Scope) -> str:
     if path_format is None:
         return UNMATCHED
     root_path = scope.get("root_path")
-    return root_path + path_format if root_path else path_format
+    if root_path and root_path != server_root_path:
+        return root_path[len(server_root_path) :] + path_format
+    return path_format
 
 
 class ConversationMiddleware:
@@ -101,6 +107,7 @@ class ConversationMiddleware:
             return
 
         started = time.perf_counter()
+        server_root_path = scope.get("root_path", "")
         conversation_id = _incoming_id(scope["headers"]) or new_conversation_id()
         scope.setdefault("state", {})[CONTEXT_KEY] = conversation_id
         tokens = _bind(conversation_id=conversation_id)
@@ -122,7 +129,7 @@ class ConversationMiddleware:
             failed = False
         finally:
             duration = time.perf_counter() - started
-            route = route_template(scope)
+            route = route_template(scope, server_root_path)
             if in_flight is not None:
                 in_flight.dec()
             if self.metrics is not None:
