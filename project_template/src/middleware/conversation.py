@@ -80,7 +80,7 @@ def route_template(scope: Scope, server_root_path: str = "") -> str:
         path_format = getattr(scope.get("route"), "path_format", None)
     if path_format is None:
         return UNMATCHED
-    root_path = scope.get("root_path")
+    root_path: str | None = scope.get("root_path")
     if root_path and root_path != server_root_path:
         return root_path[len(server_root_path) :] + path_format
     return path_format
