@@ -51,6 +51,11 @@ def build_app() -> FastAPI:
         _tasks.add(asyncio.create_task(in_background("created-task")))
         return {"queued": "yes"}
 
+    @router.get("/sync")
+    def sync_route() -> dict[str, str]:  # runs in a worker thread
+        log.info("in a thread", seen=current_conversation_id())
+        return {"ok": "yes"}
+
     @router.get("/boom")
     async def boom() -> None:
         raise RuntimeError("kaput")
@@ -198,3 +203,10 @@ async def test_mounted_apps_and_proxy_root_path(access_lines: list[dict[str, Any
         response = await client.get("/behind-proxy/legacy/things/5")
     assert response.status_code == 200
     assert [line["route"] for line in access_lines] == ["/legacy/things/{thing_id}"]
+
+
+async def test_sync_routes_in_threads_carry_the_id() -> None:
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        await get("/api/v1/shop/sync", headers={HEADER: "threaded-request"})
+    [line] = [line for line in logs if line["event"] == "in a thread"]
+    assert line["conversation_id"] == line["seen"] == "threaded-request"
