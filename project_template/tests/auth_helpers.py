@@ -124,7 +124,7 @@ class FakeRealm:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-            def reply(self, status: int, body: dict[str, Any]) -> None:
+            def reply(self, status: int, body: dict[str, Any] | list[Any]) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -141,6 +141,11 @@ class FakeRealm:
                 elif self.path == f"{base}/protocol/openid-connect/certs":
                     realm.jwks_requests += 1
                     self.reply(200, realm.jwks())
+                elif self.path.split("?")[0] == f"/admin/realms/{realm.realm}/users":
+                    if realm.admin_authorized(self.headers.get("Authorization", "")):
+                        self.reply(200, [{"id": name, "username": name} for name in sorted(realm.users)])
+                    else:
+                        self.reply(401, {"error": "HTTP 401 Unauthorized"})
                 else:
                     self.reply(404, {"error": "not found"})
 
@@ -174,6 +179,16 @@ class FakeRealm:
             "grant_types_supported": ["authorization_code", "password", "client_credentials", "refresh_token"],
             "id_token_signing_alg_values_supported": ["RS256"],
         }
+
+    def admin_authorized(self, header: str) -> bool:
+        """The admin API accepts this realm's tokens only (enough to exercise python-keycloak's admin client)."""
+        scheme, _, token = header.partition(" ")
+        try:
+            key = self.keys[str(jwt.get_unverified_header(token).get("kid"))]
+            jwt.decode(token, key.public_key(), algorithms=["RS256"], options={"verify_aud": False})
+        except (jwt.PyJWTError, KeyError):
+            return False
+        return scheme.lower() == "bearer"
 
     def add_user(self, username: str, password: str, *, realm_roles: Iterable[str] = ()) -> None:
         self.users[username] = {"password": password, "realm_roles": list(realm_roles)}
