@@ -1,0 +1,243 @@
+"""Modules: the module template, the generators, one Alembic history per module.
+
+One project is rendered for the whole file. Two modules are added through
+`scripts/create_module.py` (orders, invoices), a third by plain `copier copy`
+(shipments); each gets a model through `scripts/create_model.py` and orders an
+endpoint through `scripts/create_endpoint.py`. The tests then use that project
+as a user would: lint and type check, migrate up and down per module on
+SQLite and PostgreSQL, look at what the app serves, and feed the generators
+bad input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import copier
+import pytest
+
+from tests.helpers import render, run, uv
+
+# The default (development) configuration: SQLite at data/my_api.db.
+SQLITE_ENV = {"DATABASE_URL": "", "CONFIG_ENV": "development", "CI": ""}
+SUITE_ENV = {"DATABASE_URL": "", "REDIS_URL": "", "CI": ""}
+
+
+@pytest.fixture(scope="module")
+def scaffolded(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = render(template, tmp_path_factory.mktemp("modules") / "my_api", auth="rbac", with_example_module=True)
+    run(["uv", "sync", "--quiet"], root)
+    for name in ("orders", "invoices"):
+        out = uv(root, "python", "scripts/create_module.py", "--name", name).stdout
+        assert f"created modules/{name}" in out
+    # A module copied with Copier itself, as the README shows: template_kind defaults to module.
+    copier.run_copy(str(template), str(root / "modules" / "shipments"), defaults=True, unsafe=True, vcs_ref="HEAD")
+    for module, model in (("orders", "OrderLine"), ("invoices", "Payment"), ("shipments", "Parcel")):
+        uv(root, "python", "scripts/create_model.py", "--module", module, "--name", model)
+    endpoint = ["--module", "orders", "--service", "billing", "--method", "post", "--path", "{order_id}/refund"]
+    uv(root, "python", "scripts/create_endpoint.py", *endpoint, "--auth", "admin")
+    return root
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under modules/ and scripts/ with a digest of its content."""
+    files = [p for folder in ("modules", "scripts") for p in (root / folder).rglob("*") if p.is_file()]
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in files
+        if "__pycache__" not in p.parts
+    }
+
+
+def test_module_answers_pin_the_project_template_version(scaffolded: Path) -> None:
+    project = (scaffolded / ".copier-answers.yml").read_text()
+    commit = next(line for line in project.splitlines() if line.startswith("_commit:"))
+    for name in ("orders", "invoices", "shipments"):
+        answers = (scaffolded / "modules" / name / ".copier-answers.yml").read_text()
+        assert "template_kind: module" in answers
+        assert f"module_name: {name}" in answers
+        assert commit in answers.splitlines(), f"{name} is not at the project's template version"
+    layout = ["__init__.py", "routes", "models", "schemas", "services", "cache", "enums", "alembic", "tests"]
+    for entry in layout:
+        assert (scaffolded / "modules" / "orders" / entry).exists(), entry
+
+
+def test_generated_code_passes_lint_format_types_and_its_tests(scaffolded: Path) -> None:
+    uv(scaffolded, "ruff", "check", ".")
+    uv(scaffolded, "ruff", "format", "--check", ".")
+    uv(scaffolded, "mypy", ".")
+    result = uv(
+        scaffolded, "pytest", "-q", "-p", "no:cacheprovider", "modules", "tests/test_migrations.py", env=SUITE_ENV
+    )
+    assert " passed" in result.stdout
+    assert "failed" not in result.stdout
+
+
+def test_discovery_serves_every_module(scaffolded: Path) -> None:
+    script = "from src.app import create_app; print('\\n'.join(sorted(create_app().openapi()['paths'])))"
+    paths = uv(scaffolded, "python", "-c", script, env=SQLITE_ENV).stdout.split()
+    for name in ("users", "orders", "invoices", "shipments"):
+        assert f"/api/v1/{name}/" in paths
+    assert "/api/v1/orders/{order_id}/refund" in paths
+
+
+def tables(db: Path) -> set[str]:
+    with sqlite3.connect(db) as conn:
+        return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def migrate(root: Path, env: dict[str, str], *args: str) -> str:
+    return uv(root, "python", "scripts/run_migrations.py", *args, env=env).stdout
+
+
+OWN = {
+    "orders": {"orders", "orders_lines", "alembic_version_orders"},
+    "invoices": {"invoices", "invoices_payments", "alembic_version_invoices"},
+    "shipments": {"shipments", "shipments_parcels", "alembic_version_shipments"},
+}
+
+
+def round_trip(root: Path, env: dict[str, str], list_tables: Callable[[], set[str]]) -> None:
+    assert "upgraded to head: auth, invoices, orders, shipments, users" in migrate(root, env, "--all")
+    everything = list_tables()
+    for own in OWN.values():
+        assert own <= everything
+
+    migrate(root, env, "--module", "orders", "--downgrade", "base")
+    left = list_tables()
+    assert not (OWN["orders"] - {"alembic_version_orders"}) & left, "orders' tables are dropped"
+    assert OWN["invoices"] | OWN["shipments"] <= left, "the other modules' tables and version tables are untouched"
+    check = uv(root, "python", "scripts/run_migrations.py", "--check", env=env, check=False)
+    assert check.returncode == 1 and "orders: database at None" in check.stdout, check.stdout
+
+    migrate(root, env, "--module", "orders")
+    assert list_tables() == everything
+    assert "models and migrations agree" in migrate(root, env, "--check")
+
+
+def test_migrations_per_module_on_sqlite(scaffolded: Path) -> None:
+    db = scaffolded / "data" / "my_api.db"
+    db.unlink(missing_ok=True)
+    round_trip(scaffolded, SQLITE_ENV, lambda: tables(db))
+
+
+def test_migrations_per_module_on_postgres(scaffolded: Path, postgres: str) -> None:
+    env = {"DATABASE_URL": postgres, "CONFIG_ENV": "development", "CI": ""}
+    admin = postgres.replace("postgresql+asyncpg://", "postgresql://")
+
+    def pg_tables() -> set[str]:
+        query = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        return set(run(["psql", admin, "-At", "-c", query], scaffolded).stdout.split())
+
+    round_trip(scaffolded, env, pg_tables)
+    # The project's own migration tests (advisory lock included) and the modules' suites, on PostgreSQL.
+    suite = uv(
+        scaffolded,
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "modules",
+        "tests/test_migrations.py",
+        env={"DATABASE_URL": postgres, "CI": "true"},
+    )
+    assert " passed" in suite.stdout and "skipped" not in suite.stdout.splitlines()[-1], suite.stdout[-2000:]
+
+
+def test_autogenerate_for_one_module_proposes_nothing_about_the_others(scaffolded: Path) -> None:
+    migrate(scaffolded, SQLITE_ENV, "--all")
+    out = migrate(scaffolded, SQLITE_ENV, "--module", "invoices", "--autogenerate", "nothing changed")
+    revision = scaffolded / out.split("wrote ", 1)[1].split(" ", 1)[0]
+    try:
+        body = revision.read_text()
+        for other in ("orders", "shipments", "users", "auth", "alembic_version"):
+            assert other not in body, f"the invoices revision mentions {other}"
+        assert "op." not in body, body
+    finally:
+        revision.unlink()
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "message"),
+    [
+        ("create_module", ["--name", "class"], "is a Python keyword"),
+        ("create_module", ["--name", "../x"], "must be a lowercase Python identifier"),
+        ("create_module", ["--name", "orders"], "modules/orders already exists"),
+        ("create_module", ["--name", "core"], "reserved"),
+        ("create_module", ["--name", "orders_archive"], "would both own tables named orders_*"),
+        ("create_model", ["--module", "nowhere", "--name", "Thing"], "there is no module 'nowhere'"),
+        ("create_model", ["--module", "orders", "--name", "OrderLine"], "already exists"),
+        ("create_model", ["--module", "orders", "--name", "Order"], "already exists"),
+        ("create_model", ["--module", "orders", "--name", "thing"], "must be CamelCase"),
+        ("create_model", ["--module", "orders", "--name", "Thing", "--table", "invoices_x"], "must be named"),
+        ("create_endpoint", ["--module", "nowhere", "--service", "s", "--method", "get", "--path", "x"], "no module"),
+        (
+            "create_endpoint",
+            ["--module", "orders", "--service", "order", "--method", "get", "--path", "{id}"],
+            "already serves GET /api/v1/orders/{id}",
+        ),
+        (
+            "create_endpoint",
+            ["--module", "orders", "--service", "billing", "--method", "post", "--path", "/{x}/refund/"],
+            "already serves POST",
+        ),
+        (
+            "create_endpoint",
+            ["--module", "orders", "--service", "class", "--method", "get", "--path", "x"],
+            "must be a lowercase identifier",
+        ),
+        (
+            "create_endpoint",
+            ["--module", "orders", "--service", "s", "--method", "get", "--path", "../x"],
+            "segment '..'",
+        ),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_is_written(
+    scaffolded: Path, script: str, args: list[str], message: str
+) -> None:
+    before = snapshot(scaffolded)
+    result = uv(scaffolded, "python", f"scripts/{script}.py", *args, check=False, env=SQLITE_ENV)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert snapshot(scaffolded) == before
+
+
+@pytest.mark.parametrize(
+    ("folder", "data", "message"),
+    [
+        ("orders", {"module_name": "other"}, "must equal its folder name 'orders'"),
+        ("class", {}, "is a Python keyword"),
+        ("core", {}, "reserved by the project layout"),
+        ("Orders", {}, "lowercase Python identifier"),
+        ("a" * 41, {}, "keep it to 40"),
+    ],
+)
+def test_copier_refuses_a_bad_module_name(
+    template: Path, tmp_path: Path, folder: str, data: dict[str, str], message: str
+) -> None:
+    dst = tmp_path / "modules" / folder
+    with pytest.raises(ValueError, match=message):
+        copier.run_copy(str(template), str(dst), data=data, defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True)
+    assert not dst.exists()
+
+
+def test_create_module_follows_a_git_url_template(template: Path, tmp_path: Path) -> None:
+    """`_src_path` may be a git URL (git+file://... here): the module comes from the same commit."""
+    root = tmp_path / "my_api"
+    copier.run_copy(
+        f"git+file://{template}",
+        str(root),
+        data={"project_name": "my_api", "auth": "rbac", "with_example_module": False},
+        defaults=True,
+        unsafe=True,
+        vcs_ref="HEAD",
+        quiet=True,
+    )
+    assert "_src_path: git+file://" in (root / ".copier-answers.yml").read_text()
+    run(["uv", "sync", "--quiet"], root)
+    uv(root, "python", "scripts/create_module.py", "--name", "orders")
+    assert (root / "modules" / "orders" / "models" / "order.py").is_file()
