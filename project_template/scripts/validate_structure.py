@@ -1,8 +1,8 @@
 """Check that every module under modules/ stays independent of the others.
 
-    uv run python scripts/validate_structure.py            # findings as path:line: RULE message
-    uv run python scripts/validate_structure.py --format json
-    uv run python scripts/validate_structure.py --graph    # module dependency graph (Mermaid)
+    uv run python scripts/validate_structure.py                  # findings as path:line: RULE message
+    uv run python scripts/validate_structure.py --format json    # for CI (or github: workflow annotations)
+    uv run python scripts/validate_structure.py --graph          # module dependency graph (Mermaid)
 
 Exit status: 0 clean, 1 findings, 2 usage error. The rules are explained in docs/boundaries.md.
 """
@@ -26,7 +26,12 @@ DEFAULT_ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--format", choices=["text", "json"], default="text", help="output format (default: text)")
+    parser.add_argument(
+        "--format",
+        choices=["text", "json", "github"],
+        default="text",
+        help="text (default), json, or github (workflow annotations on the offending lines)",
+    )
     parser.add_argument("--graph", action="store_true", help="print the module dependency graph as Mermaid and exit")
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="project folder (default: this project)")
     args = parser.parse_args(argv)
@@ -49,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": round(elapsed, 3),
         }
         print(json.dumps(report, indent=2))
+    elif args.format == "github":
+        for f in findings:
+            text = f"{f.message} (fix: {f.fix})".replace("%", "%25").replace("\n", "%0A")
+            print(f"::error file={f.path},line={f.line},title={f.rule}::{text}")
     else:
         for finding in findings:
             print(finding.text())
