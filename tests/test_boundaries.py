@@ -286,6 +286,10 @@ def test_every_planted_violation_is_reported_at_its_line(base: Path, tmp_path: P
     assert first in text.stdout
     assert '    fix: call run_module_env("orders")' in text.stdout
 
+    annotations = validate(base, root, "--format", "github").stdout.splitlines()
+    assert len(annotations) == len(expected)
+    assert any(a.startswith("::error file=modules/orders/alembic/env.py,line=3,title=MIG-003::") for a in annotations)
+
     graph = validate(base, root, "--graph").stdout
     assert "m_orders -.->|cache, models, services ✗| m_catalog" in graph
 
