@@ -7,6 +7,8 @@ offending import, and checks that the two contracts the rules rely on exist.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -99,7 +101,9 @@ def _run(root: Path) -> Any:
     try:
         use_cases._register_built_in_contract_types()
         options = use_cases.read_user_options(str(root / "pyproject.toml"))
-        return use_cases.create_report(options, cache_dir=None)
+        # Its progress display writes to stdout, which belongs to our report (JSON, annotations).
+        with contextlib.redirect_stdout(io.StringIO()):
+            return use_cases.create_report(options, cache_dir=None)
     finally:
         sys.path.remove(str(root))
         os.chdir(previous)
