@@ -297,13 +297,23 @@ async def make_revision(module: str, message: str, *, autogenerate: bool = True)
     """Write a new revision for one module (after upgrading it to head); return its file."""
     await upgrade([module])
 
+    versions = MODULES_DIR / module / "alembic" / "versions"
+    existing = {p: p.read_bytes() for p in versions.glob("*.py")}
+
     def run(connection: Connection) -> Path:
         script = command.revision(module_config(module, connection), message=message, autogenerate=autogenerate)
         _finish(connection)
         scripts = script if isinstance(script, list) else [script]
         if not scripts or scripts[0] is None:
             raise MigrationError(f"module '{module}': Alembic wrote no revision")
-        return Path(scripts[0].path)
+        path = Path(scripts[0].path)
+        if path in existing:
+            # Same message on the same day: Alembic overwrote that revision; put it back, keep both.
+            renamed = path.with_name(f"{path.stem}_{scripts[0].revision}.py")
+            path.rename(renamed)
+            path.write_bytes(existing[path])
+            return renamed
+        return path
 
     path: Path = await _on_connection(run)
     return path
