@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -184,3 +185,13 @@ async def test_an_outdated_hash_is_upgraded_at_login(client: httpx.AsyncClient, 
 async def test_login_form_is_validated(client: httpx.AsyncClient) -> None:
     assert (await client.post(LOGIN, data={"username": "x"})).status_code == 422
     assert (await client.post(LOGIN, json={"username": "x", "password": "y"})).status_code == 422
+
+
+async def test_two_concurrent_refreshes_with_one_token_let_exactly_one_through(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    await make_user("mallory")
+    token = (await login(client, "mallory")).json()["refresh_token"]
+    async with asyncio.timeout(30):  # never hangs
+        results = await asyncio.gather(*(client.post(REFRESH, json={"refresh_token": token}) for _ in range(2)))
+    assert sorted(r.status_code for r in results) == [200, 401]
