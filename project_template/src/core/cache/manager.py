@@ -124,6 +124,7 @@ class CacheManager:
             async with asyncio.timeout(self._op_timeout or 1):
                 await self._backend.ping()
         except Exception as exc:  # reported, not raised
+            self._trip(exc)  # requests stop waiting on it too
             return {**self.status(), "status": "degraded", "error": _describe(exc)}
         return {**self.status(), "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
