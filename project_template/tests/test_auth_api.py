@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
 
-from src.core.config import Settings
+from src.core.config import PROJECT_ROOT, Settings
 from src.core.security import CurrentUser, OptionalUser, Principal, requires_permission, requires_role
 from src.core.security.setup import install_auth
 from tests.auth_helpers import auth_headers
@@ -136,3 +138,40 @@ async def test_the_real_app_declares_its_security_scheme(client: httpx.AsyncClie
 def test_a_requirement_names_something() -> None:
     with pytest.raises(ValueError, match="at least one"):
         requires_role()
+
+
+ROUTE_DECORATORS = {"get", "post", "put", "patch", "delete", "head", "options", "api_route"}
+AUTH_DECORATORS = {"requires_role", "requires_permission"}
+
+
+def misplaced_requirements(source: str, filename: str) -> list[str]:
+    """Functions where `@requires_*` sits above the route decorator: the route would be registered unprotected."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        names = []
+        for decorator in node.decorator_list:
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            names.append(target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", ""))
+        routes = [i for i, name in enumerate(names) if name in ROUTE_DECORATORS]
+        checks = [i for i, name in enumerate(names) if name in AUTH_DECORATORS]
+        if routes and checks and min(checks) < max(routes):
+            found.append(f"{filename}:{node.lineno} {node.name}")
+    return found
+
+
+def test_requirement_decorators_sit_under_the_route_decorator() -> None:
+    # Above it, the decorator would wrap a function the router has already registered: no check at all.
+    misplaced = []
+    for folder in ("modules", "src"):
+        for path in sorted((PROJECT_ROOT / folder).rglob("*.py")):
+            misplaced += misplaced_requirements(path.read_text(encoding="utf-8"), str(path.relative_to(PROJECT_ROOT)))
+    assert misplaced == [], "put @requires_role / @requires_permission UNDER @router.<method>(...)"
+
+
+def test_the_decorator_order_check_catches_a_misplaced_requirement() -> None:
+    source = Path(__file__).read_text(encoding="utf-8")
+    assert misplaced_requirements(source, "ok.py") == []
+    bad = "@requires_role('admin')\n@router.delete('/{i}')\nasync def remove(i: int) -> None: ...\n"
+    assert misplaced_requirements(bad, "bad.py") == ["bad.py:3 remove"]
