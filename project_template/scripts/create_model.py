@@ -56,13 +56,19 @@ class {name}(Base):
 '''
 
 
+def _is_sample(models: Path, name: str) -> bool:
+    answers = models.parent / ".copier-answers.yml"
+    return answers.is_file() and f"model_name: {name}\n" in answers.read_text(encoding="utf-8")
+
+
 def plan(module: str, name: str, table: str | None) -> tuple[Path, str, str]:
     """(model file, its table, the models package's new __init__), after every check."""
     folder = require_module(module) / "models"
     check_class_name(name, "--name")
     path = folder / f"{snake(name)}.py"
     if path.exists():
-        raise UsageError(f"{relative(path)} already exists")
+        hint = " (the module's sample resource: edit it, or add another model)" if _is_sample(folder, name) else ""
+        raise UsageError(f"{relative(path)} already exists{hint}")
     for existing in sorted(folder.glob("*.py")):
         if name in defined_names(existing):
             raise UsageError(f"modules/{module} already has a model {name} ({relative(existing)})")
