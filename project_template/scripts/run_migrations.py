@@ -48,9 +48,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     for name in args.module or []:
         if name not in known:
             parser.error(f"unknown module {name!r} (modules with migrations: {', '.join(known) or 'none'})")
-    one_module = args.downgrade or args.autogenerate
+    one_module = args.downgrade or args.autogenerate or args.revision not in ("head", "heads")
     if one_module and len(args.module or []) != 1:
-        parser.error("--downgrade and --autogenerate need exactly one --module")
+        parser.error("--downgrade, --autogenerate and --revision need exactly one --module (ids are per module)")
     if not (args.all or args.module or args.status or args.check):
         parser.error("say which modules: --all or --module NAME")
     return args
