@@ -22,20 +22,24 @@ from src.core.security.principal import AuthUnavailableError, Principal
 F = TypeVar("F", bound=Callable[..., Any])
 
 SCHEME_NAME = "BearerAuth"
+# Marks routes where the token is optional; the OpenAPI hook in setup.py rewrites it
+# to `[{}, {"BearerAuth": []}]`, OpenAPI's way of saying "anonymous, or with a token".
+OPTIONAL_SCHEME_NAME = "BearerAuthOptional"
 
 
 class BearerScheme(SecurityBase):
     """Declares the bearer scheme in OpenAPI so /docs can authorize; the token itself is read by the middleware."""
 
-    def __init__(self) -> None:
+    def __init__(self, scheme_name: str = SCHEME_NAME) -> None:
         self.model = HTTPBearerModel(bearerFormat="JWT")
-        self.scheme_name = SCHEME_NAME
+        self.scheme_name = scheme_name
 
     async def __call__(self, request: Request) -> None:
         return None
 
 
 bearer_scheme = BearerScheme()
+optional_bearer_scheme = BearerScheme(OPTIONAL_SCHEME_NAME)
 
 
 def _unauthorized(detail: str, error: str | None) -> HTTPException:
@@ -64,7 +68,7 @@ async def current_user(request: Request, _: Annotated[None, Security(bearer_sche
     return principal
 
 
-async def optional_user(request: Request, _: Annotated[None, Security(bearer_scheme)]) -> Principal | None:
+async def optional_user(request: Request, _: Annotated[None, Security(optional_bearer_scheme)]) -> Principal | None:
     """The signed-in principal, or None for anonymous calls; a bad token is still a 401."""
     return _principal_or_error(request)
 

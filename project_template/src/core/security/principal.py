@@ -54,6 +54,10 @@ class AuthBackend(Protocol):
         """Validate `token`; raise `InvalidTokenError` or `AuthUnavailableError`."""
         ...
 
-    def openapi_scheme(self) -> dict[str, Any]:
-        """The OpenAPI security scheme object that lets /docs obtain or paste a token."""
+    def openapi_schemes(self) -> dict[str, dict[str, Any]]:
+        """OpenAPI security schemes by name: `BearerAuth` first, then alternatives /docs may offer."""
+        ...
+
+    def swagger_ui_init_oauth(self) -> dict[str, Any] | None:
+        """Swagger UI's OAuth2 client settings, when a scheme needs them."""
         ...

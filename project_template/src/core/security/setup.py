@@ -8,7 +8,7 @@ from typing import Any, cast
 from fastapi import FastAPI
 
 from src.core.config import Settings
-from src.core.security.dependencies import SCHEME_NAME
+from src.core.security.dependencies import OPTIONAL_SCHEME_NAME, SCHEME_NAME
 from src.core.security.principal import AuthBackend
 from src.middleware.auth import AuthMiddleware
 
@@ -36,11 +36,29 @@ def install_auth(app: FastAPI, settings: Settings) -> AuthBackend:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = default_openapi()
-            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-            schemes[SCHEME_NAME] = backend.openapi_scheme()
-            app.openapi_schema = schema
+            app.openapi_schema = with_security_schemes(default_openapi(), backend.openapi_schemes())
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    oauth = backend.swagger_ui_init_oauth()
+    if oauth is not None:
+        app.swagger_ui_init_oauth = oauth
     return backend
+
+
+def with_security_schemes(schema: dict[str, Any], schemes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Declare the backend's schemes; a secured operation accepts any of them, an optional one also none."""
+    declared = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    declared.pop(OPTIONAL_SCHEME_NAME, None)
+    declared.update(schemes)
+    accepted: list[dict[str, list[str]]] = [{name: []} for name in schemes]
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            security = operation.get("security") if isinstance(operation, dict) else None
+            if not security:
+                continue
+            if {SCHEME_NAME: []} in security:
+                operation["security"] = accepted
+            elif {OPTIONAL_SCHEME_NAME: []} in security:
+                operation["security"] = [{}, *accepted]
+    return schema
