@@ -15,7 +15,10 @@ from modules.auth.models import AuthLoginAttempt, AuthRefreshToken, AuthUser
 from modules.auth.schemas import TokenPair
 from modules.auth.services import passwords
 from src.core.config import RbacSettings
+from src.core.logging import get_logger
 from src.core.security.rbac import create_access_token
+
+log = get_logger(__name__)
 
 
 class InvalidCredentialsError(Exception):
@@ -56,6 +59,7 @@ class SessionService:
         now = _now()
         attempt = await session.get(AuthLoginAttempt, key)
         if attempt is not None and attempt.locked_until is not None and _aware(attempt.locked_until) > now:
+            log.info("login refused: throttled", username=key)
             raise LoginThrottledError(max(1, int((_aware(attempt.locked_until) - now).total_seconds())))
         user = await session.scalar(select(AuthUser).where(AuthUser.username == key))
         if user is None:
@@ -65,12 +69,14 @@ class SessionService:
             valid, new_hash = await passwords.verify_and_update(password, user.password_hash)
         if user is None or not valid or not user.is_active:
             await self._record_failure(session=session, config=config, key=key, attempt=attempt, now=now)
+            log.info("login failed", username=key)
             raise InvalidCredentialsError("incorrect username or password")
         if attempt is not None:
             await session.delete(attempt)
         if new_hash is not None:
             user.password_hash = new_hash
         user.last_login_at = now
+        log.info("login", user_id=user.id, rehashed=new_hash is not None)
         return await self._issue(session=session, config=config, user=user, family=uuid.uuid4().hex, now=now)
 
     async def refresh(self, *, session: AsyncSession, config: RbacSettings, refresh_token: str) -> TokenPair:
@@ -91,6 +97,7 @@ class SessionService:
         if spent.rowcount != 1:  # type: ignore[attr-defined]
             await self._revoke_family(session=session, family=row.family, now=now)
             await session.commit()
+            log.warning("refresh token reused: login revoked", user_id=row.user_id, family=row.family)
             raise InvalidRefreshTokenError("refresh token already used; every session of this login is revoked")
         user = await session.get(AuthUser, row.user_id)
         if _aware(row.expires_at) <= now or user is None or not user.is_active:
@@ -162,6 +169,7 @@ class SessionService:
         attempt.failures += 1
         if attempt.failures >= config.max_failed_logins:
             attempt.locked_until = now + window
+            log.warning("login locked after repeated failures", username=key, failures=attempt.failures)
         try:
             await session.commit()
         except IntegrityError:
