@@ -14,7 +14,7 @@ from modules.auth.schemas import (
     UserRead,
     UserUpdate,
 )
-from modules.auth.services import IdentityConflictError, IdentityNotFoundError, identity_service
+from modules.auth.services import IdentityConflictError, IdentityNotFoundError, UnknownNameError, identity_service
 from src.core.db import SessionDep
 from src.core.security import requires_role
 
@@ -27,6 +27,10 @@ def _not_found(exc: IdentityNotFoundError) -> HTTPException:
 
 def _conflict(exc: IdentityConflictError) -> HTTPException:
     return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
+
+
+def _unknown(exc: UnknownNameError) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc))
 
 
 @router.get("/users")
@@ -42,8 +46,8 @@ async def create_user(data: UserCreate, session: SessionDep) -> UserRead:
         return await identity_service.create_user(session=session, data=data)
     except IdentityConflictError as exc:
         raise _conflict(exc) from None
-    except IdentityNotFoundError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    except UnknownNameError as exc:
+        raise _unknown(exc) from None
 
 
 @router.get("/users/{user_id}")
@@ -58,6 +62,8 @@ async def get_user(user_id: int, session: SessionDep) -> UserRead:
 async def update_user(user_id: int, data: UserUpdate, session: SessionDep) -> UserRead:
     try:
         return await identity_service.update_user(session=session, user_id=user_id, data=data)
+    except UnknownNameError as exc:
+        raise _unknown(exc) from None
     except IdentityNotFoundError as exc:
         raise _not_found(exc) from None
 
@@ -81,14 +87,16 @@ async def create_role(data: RoleCreate, session: SessionDep) -> RoleRead:
         return await identity_service.create_role(session=session, data=data)
     except IdentityConflictError as exc:
         raise _conflict(exc) from None
-    except IdentityNotFoundError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    except UnknownNameError as exc:
+        raise _unknown(exc) from None
 
 
 @router.put("/roles/{name}/permissions")
 async def set_role_permissions(name: str, permissions: list[str], session: SessionDep) -> RoleRead:
     try:
         return await identity_service.set_role_permissions(session=session, name=name, permissions=permissions)
+    except UnknownNameError as exc:
+        raise _unknown(exc) from None
     except IdentityNotFoundError as exc:
         raise _not_found(exc) from None
 

@@ -8,6 +8,7 @@ from modules.auth.services.identity_service import (
     IdentityConflictError,
     IdentityNotFoundError,
     IdentityService,
+    UnknownNameError,
     identity_service,
 )
 from modules.auth.services.session_service import (
@@ -26,6 +27,7 @@ __all__ = [
     "InvalidRefreshTokenError",
     "LoginThrottledError",
     "SessionService",
+    "UnknownNameError",
     "identity_service",
     "session_service",
 ]

@@ -29,6 +29,10 @@ class IdentityNotFoundError(Exception):
     """No such user, role or permission (the route answers 404); the message names it."""
 
 
+class UnknownNameError(IdentityNotFoundError):
+    """The request names roles or permissions that do not exist (the route answers 422)."""
+
+
 class IdentityService:
     """User, role and permission management; the admin routes and scripts/create_admin.py use it."""
 
@@ -172,7 +176,7 @@ class IdentityService:
         roles = list(await session.scalars(select(AuthRole).where(AuthRole.name.in_(wanted))))
         missing = wanted - {role.name for role in roles}
         if missing:
-            raise IdentityNotFoundError(f"unknown roles: {', '.join(sorted(missing))}")
+            raise UnknownNameError(f"unknown roles: {', '.join(sorted(missing))}")
         return roles
 
     async def _permissions(self, session: AsyncSession, names: Iterable[str]) -> list[AuthPermission]:
@@ -182,7 +186,7 @@ class IdentityService:
         found = list(await session.scalars(select(AuthPermission).where(AuthPermission.name.in_(wanted))))
         missing = wanted - {permission.name for permission in found}
         if missing:
-            raise IdentityNotFoundError(f"unknown permissions: {', '.join(sorted(missing))}")
+            raise UnknownNameError(f"unknown permissions: {', '.join(sorted(missing))}")
         return found
 
     async def _commit(self, session: AsyncSession, conflict: str) -> None:

@@ -68,6 +68,13 @@ async def test_conflicts_and_unknown_names(client: httpx.AsyncClient, make_user:
     assert short.status_code == 422
     assert (await client.get(f"{API}/users/999999", headers=ADMIN)).status_code == 404
     assert (await client.delete(f"{API}/roles/ghost", headers=ADMIN)).status_code == 404
+    nina = (await client.get(f"{API}/users", headers=ADMIN)).json()[0]
+    bad_roles = await client.patch(f"{API}/users/{nina['id']}", json={"roles": ["ghost"]}, headers=ADMIN)
+    assert bad_roles.status_code == 422, "the user exists; the role named in the body does not"
+    await client.post(f"{API}/roles", json={"name": "clerk"}, headers=ADMIN)
+    bad_permissions = await client.put(f"{API}/roles/clerk/permissions", json=["ghost:write"], headers=ADMIN)
+    assert bad_permissions.status_code == 422
+    assert (await client.put(f"{API}/roles/ghost/permissions", json=[], headers=ADMIN)).status_code == 404
     await client.post(f"{API}/permissions", json={"name": "a:b"}, headers=ADMIN)
     assert (await client.post(f"{API}/permissions", json={"name": "a:b"}, headers=ADMIN)).status_code == 409
 
