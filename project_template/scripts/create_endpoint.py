@@ -127,8 +127,11 @@ def plan(args: argparse.Namespace) -> Endpoint:
     endpoint = Endpoint(args.module, args.service, args.method, path, name, args.auth)
     if (args.method.upper(), normalize(endpoint.url)) in served_routes(args.module):
         raise UsageError(f"modules/{args.module} already serves {args.method.upper()} {endpoint.url}")
+    service_file = endpoint.folder / "services" / f"{args.service}_service.py"
+    if service_file.is_file() and endpoint.service_class not in defined_names(service_file):
+        raise UsageError(f"{relative(service_file)} has no class {endpoint.service_class} to add the method to")
     taken = (
-        defined_names(endpoint.folder / "routes" / f"{args.service}.py")
+        _bound_names(endpoint.folder / "routes" / f"{args.service}.py")
         | _methods(endpoint.folder / "services" / f"{args.service}_service.py", endpoint.service_class)
         | {p.stem.removeprefix(f"test_{args.service}_") for p in (endpoint.folder / "tests").glob("test_*.py")}
     )
@@ -143,6 +146,21 @@ def plan(args: argparse.Namespace) -> Endpoint:
         if cls in schemas:
             raise UsageError(f"a schema {cls} already exists in modules/{args.module}/schemas; pass --name")
     return endpoint
+
+
+def _bound_names(path: Path) -> set[str]:
+    """Every top-level name of a Python file: a new route function must not shadow an import."""
+    if not path.is_file():
+        return set()
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
 
 
 def _methods(path: Path, class_name: str) -> set[str]:
