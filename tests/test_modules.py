@@ -2,8 +2,8 @@
 
 One project is rendered for the whole file. Two modules are added through
 `scripts/create_module.py` (orders, invoices), a third by plain `copier copy`
-(shipments); each gets a model through `scripts/create_model.py` and orders an
-endpoint through `scripts/create_endpoint.py`. The tests then use that project
+(shipments); each gets a model through `scripts/create_model.py`, and orders gets a
+few endpoints through `scripts/create_endpoint.py`. The tests then use that project
 as a user would: lint and type check, migrate up and down per module on
 SQLite and PostgreSQL, look at what the app serves, and feed the generators
 bad input.
@@ -37,8 +37,14 @@ def scaffolded(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     copier.run_copy(str(template), str(root / "modules" / "shipments"), defaults=True, unsafe=True, vcs_ref="HEAD")
     for module, model in (("orders", "OrderLine"), ("invoices", "Payment"), ("shipments", "Parcel")):
         uv(root, "python", "scripts/create_model.py", "--module", module, "--name", model)
-    endpoint = ["--module", "orders", "--service", "billing", "--method", "post", "--path", "{order_id}/refund"]
-    uv(root, "python", "scripts/create_endpoint.py", *endpoint, "--auth", "admin")
+    endpoints = [
+        ["--service", "billing", "--method", "post", "--path", "{order_id}/refund", "--auth", "admin"],
+        ["--service", "billing", "--method", "put", "--path", "{order_id}/note", "--auth", "user"],
+        # Into the sample resource's own files; `status` is also an import there, so it becomes get_status.
+        ["--service", "order", "--method", "get", "--path", "status"],
+    ]
+    for endpoint in endpoints:
+        uv(root, "python", "scripts/create_endpoint.py", "--module", "orders", *endpoint)
     return root
 
 
@@ -83,7 +89,7 @@ def test_discovery_serves_every_module(scaffolded: Path) -> None:
     paths = uv(scaffolded, "python", "-c", script, env=SQLITE_ENV).stdout.split()
     for name in ("users", "orders", "invoices", "shipments"):
         assert f"/api/v1/{name}/" in paths
-    assert "/api/v1/orders/{order_id}/refund" in paths
+    assert {"/api/v1/orders/{order_id}/refund", "/api/v1/orders/{order_id}/note", "/api/v1/orders/status"} <= set(paths)
 
 
 def tables(db: Path) -> set[str]:
