@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Create a new fastapi-enterprise project from this template (the seed's interface).
+
+    python scripts/init_project.py --name my_api --auth keycloak --with-example-module
+    python scripts/init_project.py --name my_api --auth rbac --with-example-module --serve
+
+Renders into OUTPUT_DIR/NAME with Copier (answers are checked by copier.yml's
+validators), then prints what to run next; `--serve` also installs, migrates
+and serves the project on the embedded defaults (SQLite, in-memory cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import keyword
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def fail(message: str, code: int = 2) -> None:
+    print(f"init_project: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", required=True, help="project name: lowercase letters, digits, underscores")
+    parser.add_argument(
+        "--auth",
+        required=True,
+        choices=["keycloak", "rbac"],
+        help="keycloak: JWT from an external identity provider; rbac: users, roles, permissions in the app's DB",
+    )
+    parser.add_argument("--with-example-module", action="store_true", help="add the example module `users`")
+    parser.add_argument("--description", default="A modular FastAPI service")
+    parser.add_argument("--output-dir", type=Path, default=Path.cwd(), help="parent folder (default: current folder)")
+    parser.add_argument("--vcs-ref", default="HEAD", help="template git ref to render (default: HEAD)")
+    parser.add_argument("--keycloak-server-url", help="Keycloak base URL (keycloak mode)")
+    parser.add_argument("--keycloak-realm", help="Keycloak realm (keycloak mode; default: the project name)")
+    parser.add_argument("--keycloak-client-id", help="client id / audience (keycloak mode)")
+    parser.add_argument("--serve", action="store_true", help="then install, migrate and serve it on port 8000")
+    parser.add_argument("--port", type=int, default=8000)
+    return parser.parse_args(argv)
+
+
+def check_name(name: str) -> None:
+    if not NAME.fullmatch(name):
+        fail(f"--name {name!r}: use lowercase letters, digits and underscores, starting with a letter (e.g. my_api)")
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        fail(f"--name {name!r} is a Python keyword; choose another name")
+
+
+def check_destination(destination: Path) -> None:
+    if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
+        fail(f"{destination} already exists and is not empty; choose another --name or --output-dir")
+
+
+def answers(args: argparse.Namespace) -> dict[str, object]:
+    data: dict[str, object] = {
+        "template_kind": "project",
+        "project_name": args.name,
+        "description": args.description,
+        "auth": args.auth,
+        "with_example_module": args.with_example_module,
+    }
+    if args.auth == "keycloak":
+        for key in ("keycloak_server_url", "keycloak_realm", "keycloak_client_id"):
+            if getattr(args, key):
+                data[key] = getattr(args, key)
+    return data
+
+
+def render(destination: Path, data: dict[str, object], vcs_ref: str) -> None:
+    try:
+        import copier
+    except ImportError:
+        fail("Copier is not installed: run `python -m pip install copier uv` first")
+    try:
+        copier.run_copy(str(TEMPLATE), str(destination), data=data, defaults=True, unsafe=True, vcs_ref=vcs_ref)
+    except (ValueError, copier.errors.CopierError) as exc:  # validators speak through ValueError
+        fail(str(exc).strip() or type(exc).__name__)
+
+
+def serve(project: Path, port: int) -> None:
+    uv = shutil.which("uv")
+    if uv is None:
+        fail("uv is not installed: run `python -m pip install uv`, then serve from the project folder")
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    subprocess.run([uv, "sync", "--quiet"], cwd=project, env=env, check=True)
+    if (project / "scripts" / "run_migrations.py").is_file():
+        subprocess.run([uv, "run", "python", "scripts/run_migrations.py", "--all"], cwd=project, env=env, check=True)
+    print(f"\nServing on http://127.0.0.1:{port} (docs: /docs). Ctrl-C stops.\n", flush=True)
+    # exec, so that Ctrl-C and SIGTERM reach the server itself.
+    os.chdir(project)
+    os.execve(uv, [uv, "run", "uvicorn", "src.app:app", "--host", "127.0.0.1", "--port", str(port)], env)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    check_name(args.name)
+    destination = (args.output_dir / args.name).resolve()
+    check_destination(destination)
+    render(destination, answers(args), args.vcs_ref)
+    if args.serve:
+        serve(destination, args.port)
+        return
+    print(
+        f"\nCreated {destination}\n\nNext:\n  cd {destination}\n  uv sync\n"
+        "  uv run python scripts/run_migrations.py --all\n  uv run uvicorn src.app:app --reload\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
