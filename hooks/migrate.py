@@ -39,12 +39,21 @@ def in_git_work_tree() -> bool:
     return result.stdout.strip() == "true"
 
 
+def answered_kind() -> str:
+    """`template_kind` from the answers file here (a line `template_kind: module`), else project."""
+    answers = Path(".copier-answers.yml")
+    lines = answers.read_text(encoding="utf-8").splitlines() if answers.is_file() else []
+    return "module" if "template_kind: module" in (line.strip() for line in lines) else "project"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("version", help="the release whose step runs, e.g. 0.2.0")
     parser.add_argument("--stage", choices=["before", "after"], required=True)
-    parser.add_argument("--kind", choices=["project", "module"], required=True)
+    # Empty in the `before` stage: Copier has not loaded the answers yet.
+    parser.add_argument("--kind", choices=["project", "module", ""], default="")
     args = parser.parse_args()
+    args.kind = args.kind or answered_kind()
     if not re.fullmatch(r"\d+(\.\d+)*", args.version):
         raise SystemExit(f"migration version {args.version!r} must look like 0.2.0")
     # Copier runs migrations in the real destination only; a temporary copy is never a git repository.

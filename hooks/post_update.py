@@ -82,10 +82,19 @@ def relock() -> None:
         say("pyproject.toml changed: uv.lock re-locked")
 
 
+def answered_kind() -> str:
+    """`template_kind` from the answers file here (a line `template_kind: module`), else project."""
+    answers = Path(".copier-answers.yml")
+    lines = answers.read_text(encoding="utf-8").splitlines() if answers.is_file() else []
+    return "module" if "template_kind: module" in (line.strip() for line in lines) else "project"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--kind", choices=["project", "module"], required=True)
+    # Empty in the `before` stage: Copier has not loaded the answers yet.
+    parser.add_argument("--kind", choices=["project", "module", ""], default="")
     args = parser.parse_args()
+    args.kind = args.kind or answered_kind()
     if not in_git_work_tree():
         return
     conflicts = conflicted_files()
