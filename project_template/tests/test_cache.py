@@ -269,6 +269,7 @@ async def test_an_entry_of_an_older_shape_is_recomputed(manager: CacheManager) -
     async def get_profile(user_id: int) -> Address:
         return Address(city="Oslo", zip="0150")
 
+    assert await users.get("profile:1", model=Address) is None
     assert await get_profile(1) == Address(city="Oslo", zip="0150")
     assert await users.get("profile:1") == {"city": "Oslo", "zip": "0150"}
 

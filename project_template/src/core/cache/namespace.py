@@ -89,8 +89,13 @@ class CacheNamespace:
         if raw is None:
             self._miss.inc()
             return None
+        try:
+            value = orjson.loads(raw) if model is None else adapter_for(model).validate_json(raw)
+        except (ValidationError, orjson.JSONDecodeError):
+            self._miss.inc()  # written by an older version of the code: as good as absent
+            return None
         self._hit.inc()
-        return orjson.loads(raw) if model is None else adapter_for(model).validate_json(raw)
+        return value
 
     async def set(self, key: KeyPart, value: Any, ttl: int | None = None) -> bool:
         """Store `value` as JSON for `ttl` seconds (default: the namespace's, else `cache.default_ttl`)."""
