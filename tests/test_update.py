@@ -43,6 +43,10 @@ def after_project(root: Path) -> str:
     with (root / "template-migrations.log").open("a", encoding="utf-8") as log:
         log.write("{version} after\\n")
     return "logged"
+
+
+def after_module(root: Path) -> str:
+    return f"looked at {{root.name}}"
 '''
 MIGRATION_ENTRY = """  - version: "{version}"
     command: ["{{{{ _copier_python }}}}", "{{{{ _copier_conf.src_path }}}}/hooks/migrate.py",
@@ -190,6 +194,7 @@ def test_update_brings_template_changes_and_keeps_user_edits(tmp_path: Path) -> 
     assert "modules/orders: conflicts: conflicts in: cache/__init__.py" in first.stdout
     assert "modules/users: not reached" in first.stdout
     assert "modules/auth: skipped" in first.stdout
+    assert "[fastapi-enterprise] migration 0.2.0 (after, module orders): looked at orders" in first.stdout
     assert not [line for line in status(project) if "modules/users" in line]
     orders = project / "modules" / "orders"
     routes = (orders / "routes" / "order.py").read_text()

@@ -115,6 +115,9 @@ def update(name: str, version: str) -> Outcome:
     command = [*copier_command(), "update", "--trust", "--defaults", "--vcs-ref", version, f"modules/{name}"]
     env = {**os.environ, "UV_NO_PROGRESS": "1"}
     result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False)
+    for line in result.stderr.splitlines():
+        if line.startswith("[fastapi-enterprise] migration"):  # what a breaking release's step did
+            print(f"  {line}", flush=True)
     conflicts = conflicts_in(name)
     if conflicts:
         return Outcome(name, "conflicts", "conflicts in: " + ", ".join(conflicts), halts=True)
