@@ -224,7 +224,7 @@ def test_update_brings_template_changes_and_keeps_user_edits(tmp_path: Path) -> 
 
 def test_migration_step_runs_once_and_a_current_project_stays_unchanged(tmp_path: Path) -> None:
     template = snapshot_template(tmp_path / "template")
-    project = render(template, tmp_path / "work" / "my_api", auth="keycloak", with_example_module=False)
+    project = render(template, tmp_path / "work" / "my_api", auth="keycloak", with_example_module=True)
     legacy = project / "modules" / "legacy"  # written by hand: no answers file
     legacy.mkdir()
     (legacy / "__init__.py").write_text('"""A module written by hand."""\n', encoding="utf-8")
@@ -248,6 +248,13 @@ def test_migration_step_runs_once_and_a_current_project_stays_unchanged(tmp_path
     said = copier_update(project)
     assert "Keeping template version 0.3.0" in said, said
     assert status(project) == []
+    # The hooks themselves, run again on a project that is already right, change nothing either.
+    head = run(["git", "rev-parse", "HEAD"], template).stdout.strip()
+    hooks = template / "hooks"
+    post_project = [f"--checkout={template}", f"--ref={head}", f"--src={template}", "--with-example-module=True"]
+    run([sys.executable, hooks / "post_project.py", *post_project], project)
+    run([sys.executable, hooks / "post_update.py", "--kind=project"], project)
+    assert status(project) == []
 
     (project / "notes.txt").write_text("not committed yet\n", encoding="utf-8")
     refused = uv(project, "python", "scripts/update_modules.py", check=False)
@@ -256,4 +263,5 @@ def test_migration_step_runs_once_and_a_current_project_stays_unchanged(tmp_path
     (project / "notes.txt").unlink()
     listed = uv(project, "python", "scripts/update_modules.py")
     assert "modules/legacy: skipped: no .copier-answers.yml" in listed.stdout, listed.stdout
-    assert status(project) == []
+    assert "modules/users: updated: to v0.3.0; no file changed" in listed.stdout, listed.stdout
+    assert status(project) == [" M modules/users/.copier-answers.yml"]
