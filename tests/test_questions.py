@@ -71,7 +71,8 @@ def test_enter_does_not_pick_an_auth_mode(template: Path, tmp_path: Path) -> Non
     child.send("\r")
     assert child.expect(["Type keycloak", "Add the example module"]) == 0, "Enter silently picked an auth mode"
     child.send("keycloak\r")
-    for prompt in ("Keycloak base URL", "Keycloak realm", "Client id", "Add the example module"):
+    prompts = ("Keycloak base URL", "Keycloak realm", "Client id", "Add the example module", "Add OpenTelemetry")
+    for prompt in prompts:
         child.expect(prompt)
         child.send("\r")
     child.expect(pexpect.EOF, timeout=180)
