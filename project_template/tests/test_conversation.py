@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import re
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from fastapi import APIRouter, BackgroundTasks, FastAPI
 from src.core import logging as app_logging
 from src.core.config import LoggingSettings, load_settings
 from src.core.logging import configure_logging, flush_access_log
-from src.middleware.conversation import ConversationMiddleware, current_conversation_id
+from src.middleware.conversation import ConversationMiddleware, current_conversation_id, new_conversation_id
 
 HEADER = "x-conversation-id"
 background_done = asyncio.Event()
@@ -210,3 +211,13 @@ async def test_sync_routes_in_threads_carry_the_id() -> None:
         await get("/api/v1/shop/sync", headers={HEADER: "threaded-request"})
     [line] = [line for line in logs if line["event"] == "in a thread"]
     assert line["conversation_id"] == line["seen"] == "threaded-request"
+
+
+def test_generated_ids_are_uuid4_and_do_not_repeat() -> None:
+    ids = {new_conversation_id() for _ in range(10_000)}
+    assert len(ids) == 10_000
+    assert all(uuid.UUID(value).version == 4 and str(uuid.UUID(value)) == value for value in list(ids)[:100])
+    random.seed(1)  # another library seeding the global generator changes nothing here
+    first = new_conversation_id()
+    random.seed(1)
+    assert new_conversation_id() != first

@@ -2,16 +2,21 @@
 
 Labels stay bounded: the route *template* (`/api/v1/users/{user_id}`, never the
 raw path), the status *class* (`2xx`), a fixed set of methods, and the module
-that owns the route. Label children are cached per (method, route, status) so
-recording a request costs a dict lookup and three updates, not `.labels()`
-calls. With `PROMETHEUS_MULTIPROC_DIR` set (several workers), values live in
-files there and `/metrics` aggregates every worker.
+that owns the route.
+
+Recording a request is on every request's path, so in one process it is plain
+arithmetic on a record per (method, route, status), turned into Prometheus
+families only when `/metrics` is scraped; `prometheus_client`'s own objects take
+a lock per update and cost several times as much. With `PROMETHEUS_MULTIPROC_DIR`
+set (several workers), the values must live in that directory's files: there the
+`prometheus_client` objects record them, and `/metrics` aggregates every worker.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -24,6 +29,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -35,12 +43,14 @@ LABELS = ("method", "route", "status", "module")
 UNMATCHED = "<unmatched>"
 # Seconds; a trivial endpoint answers in well under a millisecond.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+HELP = {
+    "requests": "HTTP requests answered",
+    "latency": "Time to answer an HTTP request",
+    "errors": "HTTP requests answered 5xx or failed unhandled",
+    # The route is only known once routing ran, so in-flight requests are counted per method.
+    "in_flight": "HTTP requests being served",
+}
 
-REQUESTS = Counter("http_requests_total", "HTTP requests answered", LABELS)
-LATENCY = Histogram("http_request_duration_seconds", "Time to answer an HTTP request", LABELS, buckets=BUCKETS)
-ERRORS = Counter("http_request_errors_total", "HTTP requests answered 5xx or failed unhandled", LABELS)
-# The route is only known once routing ran, so in-flight requests are counted per method.
-IN_FLIGHT = Gauge("http_requests_in_flight", "HTTP requests being served", ["method"], multiprocess_mode="livesum")
 DB_POOL_IN_USE = Gauge(
     "db_pool_connections_in_use", "Database connections checked out of the pool", multiprocess_mode="livesum"
 )
@@ -50,6 +60,10 @@ DB_POOL_OPEN = Gauge(
 DB_POOL_CAPACITY = Gauge("db_pool_connections_capacity", "Pool size plus allowed overflow", multiprocess_mode="livesum")
 
 
+def multiprocess_enabled() -> bool:
+    return bool(os.environ.get(MULTIPROC_DIR_ENV))
+
+
 def module_of(route: str, api_prefix: str = "/api/v1") -> str:
     """The module owning a route template: `/api/v1/users/{id}` -> `users`; anything else is `core`."""
     if route.startswith(api_prefix + "/"):
@@ -57,42 +71,112 @@ def module_of(route: str, api_prefix: str = "/api/v1") -> str:
     return "none" if route == UNMATCHED else "core"
 
 
+class _Series:
+    """Totals of one label set; only the event loop's thread writes them."""
+
+    __slots__ = ("buckets", "count", "errors", "labels", "sum")
+
+    def __init__(self, labels: tuple[str, str, str, str]) -> None:
+        self.labels = labels
+        self.count = 0
+        self.sum = 0.0
+        self.errors = 0
+        self.buckets = [0] * (len(BUCKETS) + 1)  # the last one is +Inf
+
+
+_SERIES: dict[tuple[str, str, int], _Series] = {}
+_IN_FLIGHT: dict[str, int] = dict.fromkeys((*METHODS, "OTHER"), 0)
+
+
+class _HttpCollector(Collector):
+    """Turns the in-process totals into Prometheus families at scrape time."""
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily("http_requests", HELP["requests"], labels=LABELS)
+        latency = HistogramMetricFamily("http_request_duration_seconds", HELP["latency"], labels=LABELS)
+        errors = CounterMetricFamily("http_request_errors", HELP["errors"], labels=LABELS)
+        in_flight = GaugeMetricFamily("http_requests_in_flight", HELP["in_flight"], labels=["method"])
+        bounds = [*map(floatToGoString, BUCKETS), "+Inf"]
+        for series in list(_SERIES.values()):
+            requests.add_metric(series.labels, series.count)
+            cumulative, running = [], 0
+            for bound, observed in zip(bounds, series.buckets, strict=True):
+                running += observed
+                cumulative.append((bound, float(running)))
+            latency.add_metric(series.labels, cumulative, sum_value=series.sum)
+            if series.errors:
+                errors.add_metric(series.labels, series.errors)
+        for method, value in sorted(_IN_FLIGHT.items()):
+            in_flight.add_metric([method], value)
+        yield from (requests, latency, errors, in_flight)
+
+
+class _MultiprocessHttp:
+    """The same metrics as `prometheus_client` objects, whose values live in the shared directory."""
+
+    def __init__(self) -> None:
+        self.requests = Counter("http_requests_total", HELP["requests"], LABELS, registry=None)
+        self.latency = Histogram(
+            "http_request_duration_seconds", HELP["latency"], LABELS, buckets=BUCKETS, registry=None
+        )
+        self.errors = Counter("http_request_errors_total", HELP["errors"], LABELS, registry=None)
+        self.in_flight = Gauge(
+            "http_requests_in_flight", HELP["in_flight"], ["method"], multiprocess_mode="livesum", registry=None
+        )
+
+
+_MULTIPROCESS: _MultiprocessHttp | None = _MultiprocessHttp() if multiprocess_enabled() else None
+if _MULTIPROCESS is None:
+    REGISTRY.register(_HttpCollector())
+
+
 class HttpMetrics:
-    """Records one request; per (method, route, status) the label children are resolved once."""
+    """Records one request: `started(method)` when it comes in, `finished(...)` when it is answered."""
 
     def __init__(self, api_prefix: str = "/api/v1") -> None:
         self.api_prefix = api_prefix
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any | None]] = {}
-        self._in_flight = {method: IN_FLIGHT.labels(method) for method in (*METHODS, "OTHER")}
 
-    def started(self, method: str) -> Any:
-        """Count the request as in flight; returns the gauge child to pass to `finished`."""
-        gauge = self._in_flight.get(method) or self._in_flight["OTHER"]
-        gauge.inc()
-        return gauge
+    def started(self, method: str) -> None:
+        if method not in METHODS:
+            method = "OTHER"
+        if _MULTIPROCESS is not None:
+            _MULTIPROCESS.in_flight.labels(method).inc()
+        else:
+            _IN_FLIGHT[method] += 1
 
     def finished(self, method: str, route: str, status: int, seconds: float) -> None:
-        if method not in METHODS:  # the cache key must stay bounded too
+        if method not in METHODS:  # the keys must stay bounded too
             method = "OTHER"
         key = (method, route, status)
+        if _MULTIPROCESS is not None:
+            self._finished_multiprocess(_MULTIPROCESS, key, seconds)
+            return
+        _IN_FLIGHT[method] -= 1
+        series = _SERIES.get(key)
+        if series is None:
+            series = _SERIES[key] = _Series(self._labels(method, route, status))
+        series.count += 1
+        series.sum += seconds
+        series.buckets[bisect_left(BUCKETS, seconds)] += 1
+        if status >= 500:
+            series.errors += 1
+
+    def _labels(self, method: str, route: str, status: int) -> tuple[str, str, str, str]:
+        return method, route, f"{status // 100}xx", module_of(route, self.api_prefix)
+
+    def _finished_multiprocess(self, metrics: _MultiprocessHttp, key: tuple[str, str, int], seconds: float) -> None:
+        metrics.in_flight.labels(key[0]).dec()
         children = self._children.get(key)
         if children is None:
-            children = self._children[key] = self._resolve(method, route, status)
-        count, latency, errors = children
+            labels = self._labels(*key)
+            errors = metrics.errors.labels(*labels) if key[2] >= 500 else None
+            children = self._children[key] = (metrics.requests.labels(*labels), metrics.latency.labels(*labels), errors)
+        count, latency, errors_child = children
         count.inc()
         latency.observe(seconds)
-        if errors is not None:
-            errors.inc()
-
-    def _resolve(self, method: str, route: str, status: int) -> tuple[Any, Any, Any | None]:
-        labels = (
-            method,
-            route,
-            f"{status // 100}xx",
-            module_of(route, self.api_prefix),
-        )
-        errors = ERRORS.labels(*labels) if status >= 500 else None
-        return REQUESTS.labels(*labels), LATENCY.labels(*labels), errors
+        if errors_child is not None:
+            errors_child.inc()
 
 
 def instrument_pool(engine: AsyncEngine, config: DatabaseSettings) -> Callable[[], None]:
@@ -117,10 +201,6 @@ def instrument_pool(engine: AsyncEngine, config: DatabaseSettings) -> Callable[[
             event.remove(pool, name, listener)
 
     return release
-
-
-def multiprocess_enabled() -> bool:
-    return bool(os.environ.get(MULTIPROC_DIR_ENV))
 
 
 def render_latest() -> tuple[bytes, str]:
