@@ -29,8 +29,12 @@ COOKIE = "conversation_id"
 _COOKIE_BYTES = COOKIE.encode()
 CONTEXT_KEY = "conversation_id"
 _VALID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:-]{7,127}")
-_bind = structlog.contextvars.bind_contextvars
-_reset = structlog.contextvars.reset_contextvars
+# The context variable structlog merges into every line as `conversation_id`
+# (`Token.var` of one bind). Setting it directly skips the generic
+# `bind_contextvars(**kw)` / `reset_contextvars(**tokens)` dance on every request.
+_probe = structlog.contextvars.bind_contextvars(**{CONTEXT_KEY: None})
+_ID_VAR = _probe[CONTEXT_KEY].var
+structlog.contextvars.reset_contextvars(**_probe)
 
 
 # IDs correlate log lines; they are not secrets. A private generator seeded from
@@ -52,7 +56,7 @@ def new_conversation_id() -> str:
 
 def current_conversation_id() -> str | None:
     """The ID bound for the running request (or a task it started), if any."""
-    value = structlog.contextvars.get_contextvars().get(CONTEXT_KEY)
+    value = _ID_VAR.get(None)
     return value if isinstance(value, str) else None
 
 
@@ -119,7 +123,7 @@ class ConversationMiddleware:
         server_root_path = scope.get("root_path", "")
         conversation_id = _incoming_id(scope["headers"]) or new_conversation_id()
         scope.setdefault("state", {})[CONTEXT_KEY] = conversation_id
-        tokens = _bind(conversation_id=conversation_id)
+        token = _ID_VAR.set(conversation_id)
         echoed = conversation_id.encode("ascii")
         method = scope["method"]
         metrics = self.metrics
@@ -155,11 +159,11 @@ class ConversationMiddleware:
                         "route": route,
                         "path": scope["path"],
                         "status": status,
-                        "duration_ms": round(duration * 1000, 2),
+                        "duration_ms": int(duration * 100_000) / 100,  # 2 decimals, cheaper than round()
                         "module": module,
                     }
                 )
             # On an unhandled error the ID stays bound: the server's own "Exception
             # in ASGI application" line, logged next in this request's task, carries it.
             if not failed:
-                _reset(**tokens)
+                _ID_VAR.reset(token)
