@@ -72,11 +72,25 @@ async def test_not_ready_while_a_module_is_behind(client: httpx.AsyncClient, mon
         return {"orders": {"current": None, "head": "2026_11_25_0001"}}
 
     monkeypatch.setattr(health_routes, "migration_status", behind)
+    monkeypatch.setattr(health_routes, "known_revisions", lambda module: frozenset({"2026_11_25_0001"}))
     response = await client.get("/health/ready")
     assert response.status_code == 503
     body = response.json()
     assert body["failed"] == ["migrations"]
     assert body["checks"]["migrations"]["modules"] == {"orders": {"current": None, "head": "2026_11_25_0001"}}
+
+
+async def test_a_database_migrated_by_a_newer_release_is_still_ready(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def ahead(modules: Any = None) -> dict[str, dict[str, str | None]]:
+        return {"orders": {"current": "from_a_newer_release", "head": "2026_11_25_0001"}}
+
+    monkeypatch.setattr(health_routes, "migration_status", ahead)
+    monkeypatch.setattr(health_routes, "known_revisions", lambda module: frozenset({"2026_11_25_0001"}))
+    response = await client.get("/health/ready")
+    assert response.status_code == 200, response.json()
+    assert response.json()["checks"]["migrations"]["ahead"] == ["orders"]
 
 
 async def test_cache_outage_is_degraded_not_unready(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -196,3 +210,8 @@ async def test_ready_fails_fast_when_postgres_stops_and_recovers_without_restart
             assert response.status_code == 200, response.json()
     finally:
         await proxy.close()
+
+
+async def test_known_revisions_hold_each_module_head(client: httpx.AsyncClient) -> None:
+    for name, state in (await health_routes.migration_status()).items():
+        assert state["head"] in health_routes.known_revisions(name)

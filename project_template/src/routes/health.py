@@ -13,15 +13,17 @@ rotation because Redis is down would turn a slowdown into an outage.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Response, status
 
 from src.core.cache import cache_manager
 from src.core.db import database
 from src.core.logging import get_logger
-from src.core.migrations import migration_status
+from src.core.migrations import migration_status, module_config
 
 router = APIRouter(tags=["health"])
 log = get_logger(__name__)
@@ -40,12 +42,37 @@ async def check_database() -> dict[str, Any]:
     return {"status": "up", "latency_ms": round(latency, 2)}
 
 
+@functools.cache
+def known_revisions(module: str) -> frozenset[str]:
+    """Every revision in this code's history of `module` (fixed while the process runs)."""
+    script = ScriptDirectory.from_config(module_config(module))
+    return frozenset(revision.revision for revision in script.walk_revisions())
+
+
 async def check_migrations() -> dict[str, Any]:
+    """Each module at this code's head; a database *ahead* (a newer release migrated it) still counts as ready.
+
+    During a rolling deploy the new release migrates first; old instances must keep
+    serving (migrations are additive until the old release is gone), not drop out.
+    """
     modules = await migration_status()
-    behind = {name: state for name, state in modules.items() if state["current"] != state["head"]}
+    behind: dict[str, Any] = {}
+    ahead: list[str] = []
+    for name, state in modules.items():
+        current = state["current"]
+        if current == state["head"]:
+            continue
+        known = await asyncio.to_thread(known_revisions, name)
+        if current is not None and current not in known:
+            ahead.append(name)
+        else:
+            behind[name] = state
     if behind:
         return {"status": "down", "error": "migrations not at head", "modules": behind}
-    return {"status": "up", "modules": {name: state["current"] for name, state in modules.items()}}
+    result: dict[str, Any] = {"status": "up", "modules": {name: state["current"] for name, state in modules.items()}}
+    if ahead:
+        result["ahead"] = ahead
+    return result
 
 
 async def check_cache() -> dict[str, Any]:
