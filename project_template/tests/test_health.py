@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from src.app import create_app
 from src.core.cache import cache_manager
 from src.core.config import DatabaseSettings, Settings
-from src.core.migrations import upgrade
+from src.core.migrations import migration_status, upgrade
 from src.routes import health as health_routes
 
 
@@ -213,5 +213,5 @@ async def test_ready_fails_fast_when_postgres_stops_and_recovers_without_restart
 
 
 async def test_known_revisions_hold_each_module_head(client: httpx.AsyncClient) -> None:
-    for name, state in (await health_routes.migration_status()).items():
+    for name, state in (await migration_status()).items():
         assert state["head"] in health_routes.known_revisions(name)
