@@ -77,6 +77,27 @@ def answers(args: argparse.Namespace) -> dict[str, object]:
     return data
 
 
+def resolve_ref(vcs_ref: str) -> str:
+    """Turn `HEAD` into its commit, so that uncommitted files never reach the project.
+
+    Given the literal `HEAD` of a dirty checkout, Copier renders a temporary
+    commit of the working tree and records it as `_commit`: a commit no one
+    else has, so `create_module.py` and `copier update` fail later.
+    """
+    if vcs_ref != "HEAD" or not (TEMPLATE / ".git").exists():
+        return vcs_ref
+    git = ["git", "-C", str(TEMPLATE)]
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
+    if not commit:
+        return vcs_ref
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=False
+    )
+    if dirty.stdout.strip():
+        print("init_project: note: uncommitted template changes are not rendered; commit them first", file=sys.stderr)
+    return commit
+
+
 def render(destination: Path, data: dict[str, object], vcs_ref: str) -> None:
     try:
         import copier
@@ -107,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     check_name(args.name)
     destination = (args.output_dir / args.name).resolve()
     check_destination(destination)
-    render(destination, answers(args), args.vcs_ref)
+    render(destination, answers(args), resolve_ref(args.vcs_ref))
     if args.serve:
         serve(destination, args.port)
         return

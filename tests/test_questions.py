@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -155,3 +156,21 @@ def test_quick_start_serves_the_example_module(template: Path, tmp_path: Path) -
             output, _ = server.communicate()
     assert "Serving on" in output
     assert (tmp_path / "my_api" / "uv.lock").is_file()
+
+
+def test_init_project_never_records_a_commit_others_lack(template: Path, tmp_path: Path) -> None:
+    """A dirty checkout renders its last commit, and the recorded `_commit` exists in the template repo."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(template, checkout)
+    readme = checkout / "project_template" / "README.md.jinja"
+    readme.write_text(readme.read_text() + "\nUNCOMMITTED-LINE\n")
+    result = init_project(checkout, "--name", "my_api", "--auth", "rbac", "--output-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "uncommitted template changes are not rendered" in result.stderr
+    assert "UNCOMMITTED-LINE" not in (tmp_path / "my_api" / "README.md").read_text()
+    commit = next(
+        line.split(":", 1)[1].strip()
+        for line in (tmp_path / "my_api" / ".copier-answers.yml").read_text().splitlines()
+        if line.startswith("_commit:")
+    )
+    run(["git", "rev-parse", "--verify", f"{commit}^{{commit}}"], checkout)

@@ -139,3 +139,26 @@ def test_shipped_production_needs_database_url(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(config, "PROJECT_ROOT", config.CONFIG_DIR)  # no .env
     with pytest.raises(ConfigError, match="DATABASE_URL is not set"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgres://u:p@db:5432/app", "postgresql+asyncpg://u:p@db:5432/app"),
+        ("postgresql://u@db/app", "postgresql+asyncpg://u@db/app"),
+        ("postgresql+asyncpg://u@db/app", "postgresql+asyncpg://u@db/app"),
+        ("sqlite:///./x.db", "sqlite+aiosqlite:///./x.db"),
+    ],
+)
+def test_platform_database_urls_get_the_async_driver(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch, given: str, used: str
+) -> None:
+    write(config_dir, "development", BASE)
+    monkeypatch.setenv("DATABASE_URL", given)
+    assert load_settings().database.url == used
+
+
+def test_yaml_syntax_error_names_the_file(config_dir: Path) -> None:
+    write(config_dir, "development", BASE + "cache:\n  backend: memory\n   bad: [indent\n")
+    with pytest.raises(ConfigError, match=r"development\.yml is not valid YAML"):
+        load_settings()

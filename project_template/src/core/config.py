@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +41,14 @@ class DatabaseSettings(Section):
     pool_recycle: int = 1800
     connect_timeout: float = Field(default=5.0, gt=0)
     health_timeout: float = Field(default=1.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        """Accept the URL forms platforms hand out (`postgres://...`), using the async drivers."""
+        scheme, sep, rest = url.partition("://")
+        drivers = {"postgres": "postgresql+asyncpg", "postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
+        return f"{drivers[scheme]}{sep}{rest}" if sep and scheme in drivers else url
 
 
 class CacheSettings(Section):
@@ -167,7 +175,7 @@ class Settings(BaseSettings):
         if self.debug:
             problems.append("debug must be false")
         if self.auth.mode == "rbac" and _is_placeholder(self.auth.rbac.secret_key):
-            problems.append("auth.rbac.secret_key is a placeholder (set APP_AUTH__RBAC__SECRET_KEY)")
+            problems.append("auth.rbac.secret_key is a placeholder (set JWT_SECRET_KEY)")
         if self.auth.mode == "rbac" and len(self.auth.rbac.secret_key.get_secret_value()) < 32:
             problems.append("auth.rbac.secret_key must be at least 32 characters")
         if problems:
@@ -248,7 +256,10 @@ def load_yaml(name: str, environ: dict[str, str]) -> dict[str, Any]:
     if not path.is_file():
         known = sorted(p.stem for p in CONFIG_DIR.glob("*.yml"))
         raise ConfigError(f"CONFIG_ENV={name!r} but {path} does not exist (known: {', '.join(known)})")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path.relative_to(PROJECT_ROOT)} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping at the top level")
     try:
