@@ -149,15 +149,26 @@ def start_server(project: Path, module: str, port: int, cpu: int | None, log_fil
     sys.exit(f"{module} did not start within 30 s; see {log_file}")
 
 
-def run_wrk(wrk: str, port: int, duration: float, connections: int, cpu: int | None) -> float:
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux), None where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(wrk: str, port: int, duration: float, connections: int, cpu: int | None) -> tuple[float, int]:
+    """Requests per second and requests answered."""
     command = [wrk, "-t1", f"-c{connections}", f"-d{round(duration)}s", f"http://127.0.0.1:{port}{ENDPOINT}"]
     if cpu is not None:
         command = ["taskset", "-c", str(cpu), *command]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if not match or "Non-2xx" in output or "Socket errors" in output:
+    count = re.search(r"(\d+) requests in", output)
+    if not match or not count or "Non-2xx" in output or "Socket errors" in output:
         sys.exit(f"unexpected wrk output:\n{output}")
-    return float(match.group(1))
+    return float(match.group(1)), int(count.group(1))
 
 
 def profile(pid: int, port: int, args: argparse.Namespace, wrk: str, wrk_cpu: int | None) -> None:
@@ -205,10 +216,17 @@ def main() -> None:
             for port in ports.values():
                 run_wrk(wrk, port, args.warmup, args.connections, wrk_cpu)
             results: dict[str, list[float]] = {"bare": [], "stack": []}
+            # CPU time of the server per request: far less disturbed by other load on a
+            # shared machine than throughput, so it cross-checks the headline figure.
+            cpu_us: dict[str, list[float]] = {"bare": [], "stack": []}
             for round_no in range(1, args.rounds + 1):
                 for name in ("bare", "stack") if round_no % 2 else ("stack", "bare"):
-                    rps = run_wrk(wrk, ports[name], args.duration, args.connections, wrk_cpu)
+                    cpu_before = cpu_seconds(servers[name].pid)
+                    rps, answered = run_wrk(wrk, ports[name], args.duration, args.connections, wrk_cpu)
+                    cpu_after = cpu_seconds(servers[name].pid)
                     results[name].append(rps)
+                    if cpu_before is not None and cpu_after is not None:
+                        cpu_us[name].append((cpu_after - cpu_before) / answered * 1e6)
                     log(f"round {round_no} {name:5}: {rps:9.0f} req/s")
             if args.profile:
                 profile(servers["stack"].pid, ports["stack"], args, wrk, wrk_cpu)
@@ -234,6 +252,12 @@ def main() -> None:
         print(f"per-round ratios: {[round(p, 2) for p in pairs]}")
         print(f"ratio of medians: {stack / bare:.2f}, of best runs: {max(results['stack']) / max(results['bare']):.2f}")
         print(f"per-request cost of the stack: {(1 / stack - 1 / bare) * 1e6:.1f} us on {1e6 / bare:.1f} us")
+        if cpu_us["bare"] and cpu_us["stack"]:
+            cpu_bare, cpu_stack = statistics.median(cpu_us["bare"]), statistics.median(cpu_us["stack"])
+            print(
+                f"server CPU per request: bare {cpu_bare:.1f} us, stack {cpu_stack:.1f} us "
+                f"(+{cpu_stack - cpu_bare:.1f} us; CPU-time ratio {cpu_bare / cpu_stack:.2f})"
+            )
         print(f"access lines written by the stack: {access_lines}")
         print(f"middleware_stack_vs_bare: {statistics.median(pairs):.2f}")
     finally:
