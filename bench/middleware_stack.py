@@ -1,19 +1,23 @@
 """Throughput of the generated project's request stack against bare FastAPI.
 
-Renders a project from this repository's working tree, then serves two apps
-side by side, each under uvicorn with one worker (uvloop + httptools, the
-`uvicorn[standard]` defaults):
+Renders a project from this repository's working tree (wrk is installed with
+apt-get when missing), then serves two apps side by side, each under uvicorn
+with one worker (uvloop + httptools, the `uvicorn[standard]` defaults, and
+`--no-access-log` for both):
 
 - bare:  a plain `FastAPI()` with one trivial JSON endpoint;
 - stack: the project's own `create_app()` (conversation ID, JSON access line,
-  Prometheus metrics) with the same endpoint added.
+  Prometheus metrics, and whatever else it installs, such as the auth
+  middleware) with the same endpoint, matched first like in the bare app.
 
-wrk (on the other core when there are two) loads each app in turn, alternating
-for several rounds so that drift on a shared machine hits both alike. The last
-line printed is `middleware_stack_vs_bare: <ratio>` (median stack / median bare).
+wrk (pinned to the other core when there are two) loads each app in turn,
+alternating for several rounds so that drift on a shared machine hits both
+alike. The last line printed is `middleware_stack_vs_bare: <ratio>`: the median
+over rounds of stack / bare measured back to back. The server's CPU time per
+request is printed as a cross-check that other load disturbs far less.
 A benchmark, not a test: it prints figures and asserts nothing.
 
-    uv run python bench/middleware_stack.py [--rounds 6] [--duration 5] [--keep DIR]
+    uv run python bench/middleware_stack.py [--rounds 6] [--duration 5] [--keep DIR] [--profile out.svg]
 """
 
 from __future__ import annotations
