@@ -267,6 +267,7 @@ def test_every_planted_violation_is_reported_at_its_line(base: Path, tmp_path: P
     write_module(root, "catalog")
     write_module(root, "orders", BAD_ORDERS)
     write_module(root, "payments", {"__init__.py": "ROUTES = []\n"})  # expect LAYOUT-002
+    write_module(root, "catalog_x")  # expect LAYOUT-004: its tables catalog_x_* match catalog's prefix too
     shutil.rmtree(root / "modules" / "payments" / "enums")
     (root / "modules" / "stray").mkdir()
     (root / "modules" / "stray" / "code.py").write_text("X = 1\n")
@@ -276,6 +277,7 @@ def test_every_planted_violation_is_reported_at_its_line(base: Path, tmp_path: P
         ("modules/payments/__init__.py", 1, "LAYOUT-002"),
         ("modules/payments/enums/__init__.py", 1, "LAYOUT-001"),
         ("modules/stray", 1, "LAYOUT-003"),
+        ("modules/catalog_x", 1, "LAYOUT-004"),
     }
     assert {rule.split("-")[0] for _, _, rule in expected} >= {"IMP", "TBL", "FK", "CACHE", "ROUTE", "MIG", "LAYOUT"}
     assert findings(base, root) == expected

@@ -12,6 +12,7 @@ bad input.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -155,17 +156,33 @@ def test_migrations_per_module_on_postgres(scaffolded: Path, postgres: str) -> N
     assert " passed" in suite.stdout and "skipped" not in suite.stdout.splitlines()[-1], suite.stdout[-2000:]
 
 
-def test_autogenerate_for_one_module_proposes_nothing_about_the_others(scaffolded: Path) -> None:
-    migrate(scaffolded, SQLITE_ENV, "--all")
-    out = migrate(scaffolded, SQLITE_ENV, "--module", "invoices", "--autogenerate", "nothing changed")
-    revision = scaffolded / out.split("wrote ", 1)[1].split(" ", 1)[0]
+def test_autogenerate_for_one_module_proposes_nothing_about_the_others(
+    scaffolded: Path, template: Path, tmp_path: Path
+) -> None:
+    # A sibling whose name extends invoices + "_", copied in by hand (create_module.py refuses it):
+    # its tables match the `invoices_*` prefix too, yet they are invoices_archive's.
+    sibling = scaffolded / "modules" / "invoices_archive"
+    copier.run_copy(
+        str(template), str(tmp_path / "modules" / sibling.name), defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True
+    )
+    shutil.move(tmp_path / "modules" / sibling.name, sibling)
+    revision: Path | None = None
     try:
+        reported = uv(scaffolded, "python", "scripts/validate_structure.py", check=False)
+        assert reported.returncode == 1
+        assert "modules/invoices_archive:1: LAYOUT-004" in reported.stdout, reported.stdout
+        migrate(scaffolded, SQLITE_ENV, "--all")
+        out = migrate(scaffolded, SQLITE_ENV, "--module", "invoices", "--autogenerate", "nothing changed")
+        revision = scaffolded / out.split("wrote ", 1)[1].split(" ", 1)[0]
         body = revision.read_text()
-        for other in ("orders", "shipments", "users", "auth", "alembic_version"):
+        for other in ("invoices_archive", "orders", "shipments", "users", "auth", "alembic_version"):
             assert other not in body, f"the invoices revision mentions {other}"
         assert "op." not in body, body
     finally:
-        revision.unlink()
+        if revision is not None:
+            revision.unlink()
+        migrate(scaffolded, SQLITE_ENV, "--module", sibling.name, "--downgrade", "base")
+        shutil.rmtree(sibling)
 
 
 @pytest.mark.parametrize(

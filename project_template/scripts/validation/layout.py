@@ -1,4 +1,4 @@
-"""LAYOUT: each module has the module template's folders and exports `router`."""
+"""LAYOUT: each module has the module template's folders and exports `router`; no name extends another's."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ FIX = "render the module with the module template (see docs/modules.md) or creat
 
 
 def check(project: Project) -> list[Finding]:
-    findings = _strays(project)
+    findings = _strays(project) + _prefixes(project)
     for module in project.modules:
         base = project.modules_dir / module
         missing = [f"{p}/__init__.py" for p in PACKAGES if not (base / p / "__init__.py").is_file()]
@@ -64,4 +64,24 @@ def _strays(project: Project) -> list[Finding]:
                 "rename it to a lowercase identifier and give it an __init__.py exporting `router`, or move it out",
             )
         )
+    return findings
+
+
+def _prefixes(project: Project) -> list[Finding]:
+    """Module `users_x` beside `users`: `users`' table prefix `users_*` would cover `users_x`'s tables too."""
+    findings: list[Finding] = []
+    for shorter in project.modules:
+        for longer in project.modules:
+            if longer.startswith(f"{shorter}_"):
+                findings.append(
+                    Finding(
+                        f"modules/{longer}",
+                        1,
+                        "LAYOUT-004",
+                        f"module name {longer} extends module {shorter} + '_', so the tables {longer}* match both "
+                        f"modules' prefixes (they go to {longer}, the longest name, which {shorter} cannot use)",
+                        f"rename modules/{longer} (and its tables, cache namespace and version table) to a name "
+                        f"that does not start with '{shorter}_' (scripts/create_module.py refuses such names)",
+                    )
+                )
     return findings

@@ -2,8 +2,9 @@
 
 Every module keeps its own environment in `modules/<name>/alembic/` and its
 own version table `alembic_version_<name>`. Autogenerate compares only the
-module's tables (`<name>` or `<name>_*`): without that filter, a revision for
-one module would propose dropping every other module's tables and version table.
+module's tables (`<name>` or `<name>_*`, less those of a longer-named module such
+as `<name>_archive`): without that filter, a revision for one module would
+propose dropping every other module's tables and version table.
 
 `modules/<name>/alembic/env.py` is two lines: `run_module_env("<name>")`.
 Scripts use the async helpers below (`upgrade`, `downgrade`, `check`,
@@ -18,7 +19,7 @@ import asyncio
 import importlib
 import warnings
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from logging.config import fileConfig
@@ -58,11 +59,38 @@ def version_table(module: str) -> str:
     return f"alembic_version_{module}"
 
 
-def owns_table(module: str, table: str) -> bool:
-    """The ownership rule: a module's tables are named `<module>` or `<module>_*`."""
+def module_names(modules_dir: Path | None = None) -> list[str]:
+    """Every module package under modules/ (with or without migrations), as the module loader finds them."""
+    modules_dir = modules_dir or MODULES_DIR
+    if not modules_dir.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in modules_dir.iterdir()
+        if p.is_dir() and (p / "__init__.py").is_file() and p.name.isidentifier() and not p.name.startswith("_")
+    )
+
+
+def table_owner(table: str, modules: Iterable[str] | None = None) -> str | None:
+    """The module owning `table`: the longest module name `m` with table == m or m_* (None: no module's).
+
+    With modules `users` and `users_x`, the table `users_x_log` is `users_x`'s, not `users`'.
+    Alembic's version tables belong to no module here: each module names its own.
+    """
     if table.startswith("alembic_version"):
-        return False
-    return table == module or table.startswith(f"{module}_")
+        return None
+    names = module_names() if modules is None else modules
+    matching = [name for name in names if table == name or table.startswith(f"{name}_")]
+    return max(matching, key=len, default=None)
+
+
+def owns_table(module: str, table: str, modules: Iterable[str] | None = None) -> bool:
+    """The ownership rule: `<module>` or `<module>_*`, unless a longer-named module (`<module>_x`) claims it.
+
+    `modules`: every module of the project (default: the packages under modules/).
+    """
+    names = module_names() if modules is None else modules
+    return table_owner(table, {module, *names}) == module
 
 
 def migration_modules(modules_dir: Path | None = None) -> list[str]:
@@ -102,18 +130,21 @@ def module_metadata(module: str) -> MetaData:
 
 
 def _filters(module: str, dialect: str) -> dict[str, Any]:
+    # Read once: a sibling such as `users_x` takes the `users_x*` tables away from `users`.
+    siblings = module_names()
+
     def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
         # Reflected from the database: only this module's tables are looked at.
         if type_ == "table":
-            return name is not None and owns_table(module, name)
+            return name is not None and owns_table(module, name, siblings)
         return True
 
     def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
         # Declared in the metadata (every module's models share one Base): keep ours.
         if type_ == "table":
-            return name is not None and owns_table(module, name)
+            return name is not None and owns_table(module, name, siblings)
         table = getattr(obj, "table", None)
-        if table is not None and not owns_table(module, table.name):
+        if table is not None and not owns_table(module, table.name, siblings):
             return False
         # An index declared for one dialect only (`info={"dialects": [...]}`), such as a
         # PostgreSQL full-text GIN index, is neither expected nor created elsewhere.
@@ -328,8 +359,10 @@ __all__ = [
     "migration_modules",
     "migration_status",
     "module_config",
+    "module_names",
     "owns_table",
     "run_module_env",
+    "table_owner",
     "upgrade",
     "version_table",
 ]
