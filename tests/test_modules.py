@@ -12,6 +12,9 @@ bad input.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import keyword
+import re
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import copier
 import pytest
+import yaml
 
 from tests.helpers import render, run, uv
 
@@ -189,6 +193,7 @@ def test_autogenerate_for_one_module_proposes_nothing_about_the_others(
     ("script", "args", "message"),
     [
         ("create_module", ["--name", "class"], "is a Python keyword"),
+        ("create_module", ["--name", "type"], "is a Python keyword"),  # a soft keyword: copier.yml refuses it too
         ("create_module", ["--name", "../x"], "must be a lowercase Python identifier"),
         ("create_module", ["--name", "orders"], "modules/orders already exists"),
         ("create_module", ["--name", "core"], "reserved"),
@@ -248,6 +253,27 @@ def test_copier_refuses_a_bad_module_name(
     with pytest.raises(ValueError, match=message):
         copier.run_copy(str(template), str(dst), data=data, defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True)
     assert not dst.exists()
+
+
+def test_create_module_refuses_exactly_the_names_copier_refuses(template: Path) -> None:
+    """The script checks first (and more: existing modules); copier.yml's validator must not refuse anything later."""
+    validator = yaml.safe_load((template / "copier.yml").read_text())["module_name"]["validator"]
+    keywords, reserved = (set(re.findall(r"'(\w+)'", group)) for group in re.findall(r"in \[([^]]*)\]", validator))
+    spec = importlib.util.spec_from_file_location("scaffolding", template / "project_template/scripts/scaffolding.py")
+    assert spec is not None and spec.loader is not None
+    scaffolding = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scaffolding)
+    assert keywords >= {"class", "match", "case", "type"}
+
+    candidates = keywords | reserved | set(keyword.kwlist) | set(keyword.softkwlist) | {"orders", "typed", "matches"}
+    for name in sorted(candidates):
+        copier_refuses = not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in keywords | reserved
+        try:
+            scaffolding.check_module_name(name)
+            script_refuses = False
+        except scaffolding.UsageError:
+            script_refuses = True
+        assert script_refuses == copier_refuses, name
 
 
 def test_create_module_follows_a_git_url_template(template: Path, tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ if str(PROJECT_ROOT) not in sys.path:
 MODULE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 CLASS_NAME = re.compile(r"[A-Z][A-Za-z0-9]*")
 MAX_MODULE_NAME = 40  # PostgreSQL names stop at 63 characters: alembic_version_<module>
+# Soft keywords of every Python version the project supports (3.11 lacks `type`): as copier.yml's validator.
+SOFT_KEYWORDS = frozenset({"_", "case", "match", "type"})
 # Names the project layout already uses (same list as copier.yml's validator).
 RESERVED = frozenset(
     {"core", "src", "tests", "test", "api", "modules", "scripts", "config", "alembic", "middleware", "routes"}
@@ -47,7 +49,7 @@ def check_module_name(name: str) -> None:
         )
     if len(name) > MAX_MODULE_NAME:
         raise UsageError(f"module name {name!r} is {len(name)} characters long; keep it to {MAX_MODULE_NAME}")
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+    if is_keyword(name):
         raise UsageError(f"module name {name!r} is a Python keyword")
     if name in RESERVED:
         raise UsageError(f"module name {name!r} is reserved by the project layout")
@@ -68,6 +70,11 @@ def require_module(name: str) -> Path:
         known = ", ".join(existing_modules()) or "none yet"
         raise UsageError(f"there is no module {name!r} (modules: {known}); create it with scripts/create_module.py")
     return path
+
+
+def is_keyword(name: str) -> bool:
+    """A keyword or soft keyword of any supported Python version (`class`, `match`, `type`)."""
+    return keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in SOFT_KEYWORDS
 
 
 def check_class_name(name: str, what: str = "class name") -> None:
