@@ -202,6 +202,7 @@ def test_autogenerate_for_one_module_proposes_nothing_about_the_others(
         ("create_model", ["--module", "orders", "--name", "OrderLine"], "already exists"),
         ("create_model", ["--module", "orders", "--name", "Order"], "already exists"),
         ("create_model", ["--module", "orders", "--name", "thing"], "must be CamelCase"),
+        ("create_model", ["--module", "orders", "--name", "Class"], "'class' is a Python keyword"),
         ("create_model", ["--module", "orders", "--name", "Thing", "--table", "invoices_x"], "must be named"),
         ("create_endpoint", ["--module", "nowhere", "--service", "s", "--method", "get", "--path", "x"], "no module"),
         (

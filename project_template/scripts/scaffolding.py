@@ -78,8 +78,15 @@ def is_keyword(name: str) -> bool:
 
 
 def check_class_name(name: str, what: str = "class name") -> None:
+    """CamelCase, and its snake_case file name importable (`Class` would be class.py)."""
     if not CLASS_NAME.fullmatch(name) or keyword.iskeyword(name):
         raise UsageError(f"{what} {name!r} must be CamelCase (letters and digits, starting with a capital), e.g. Order")
+    # Soft keywords (`match`, `type`) stay importable as module names; hard ones do not.
+    if keyword.iskeyword(snake(name)):
+        raise UsageError(
+            f"{what} {name!r} would live in {snake(name)}.py, and {snake(name)!r} is a Python keyword "
+            f"(that file cannot be imported); choose another name, e.g. {name}Item"
+        )
 
 
 def snake(name: str) -> str:
