@@ -39,6 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="keycloak: JWT from an external identity provider; rbac: users, roles, permissions in the app's DB",
     )
     parser.add_argument("--with-example-module", action="store_true", help="add the example module `users`")
+    parser.add_argument("--with-tracing", action="store_true", help="add optional OpenTelemetry tracing")
     parser.add_argument("--description", default="A modular FastAPI service")
     parser.add_argument("--output-dir", type=Path, default=Path.cwd(), help="parent folder (default: current folder)")
     parser.add_argument("--vcs-ref", default="HEAD", help="template git ref to render (default: HEAD)")
@@ -69,6 +70,7 @@ def answers(args: argparse.Namespace) -> dict[str, object]:
         "description": args.description,
         "auth": args.auth,
         "with_example_module": args.with_example_module,
+        "with_tracing": args.with_tracing,
     }
     if args.auth == "keycloak":
         for key in ("keycloak_server_url", "keycloak_realm", "keycloak_client_id"):
