@@ -119,8 +119,13 @@ class RbacSettings(Section):
     audience: str = "app"
     access_token_ttl: int = Field(default=900, ge=30)
     refresh_token_ttl: int = Field(default=14 * 24 * 3600, ge=60)
-    max_failed_logins: int = Field(default=5, ge=1)
-    lockout_seconds: int = Field(default=300, ge=1)
+    # Login throttling (docs/auth.md): failures are counted per (username, client address) and per
+    # client address across usernames, so nobody elsewhere can lock a user out; locks start short and double.
+    max_failed_logins: int = Field(default=5, ge=1)  # per username from one client
+    max_failed_logins_per_client: int = Field(default=30, ge=1)  # any usernames from one client
+    lockout_base_seconds: int = Field(default=10, ge=1)  # the first lock; each further failure doubles it
+    lockout_seconds: int = Field(default=300, ge=1)  # the longest lock
+    failure_window_seconds: int = Field(default=900, ge=1)  # counts start over after this long
 
 
 class AuthSettings(Section):

@@ -5,10 +5,10 @@ other module's table may hold a ForeignKey to them: store a user id as a plain v
 """
 
 from modules.auth.models.identity import AuthPermission, AuthRole, AuthUser, role_permissions, user_roles
-from modules.auth.models.session import AuthLoginAttempt, AuthRefreshToken
+from modules.auth.models.session import AuthLoginFailure, AuthRefreshToken
 
 __all__ = [
-    "AuthLoginAttempt",
+    "AuthLoginFailure",
     "AuthPermission",
     "AuthRefreshToken",
     "AuthRole",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, func
+from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from src.core.db import Base
@@ -27,12 +27,22 @@ class AuthRefreshToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class AuthLoginAttempt(Base):
-    """Failed logins per username, whether or not the account exists (so throttling reveals nothing)."""
+class AuthLoginFailure(Base):
+    """Counted login attempts of one client: for one username (scope "user") or for any (scope "client").
 
-    __tablename__ = "auth_login_attempts"
+    Unknown usernames are counted like real ones, so throttling reveals nothing. A row is stale
+    once `expires_at` has passed; later logins delete stale rows a few at a time, so the table
+    holds at most the rows written in the last window, whatever anonymous callers send.
+    """
 
-    username: Mapped[str] = mapped_column(String(150), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    first_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __tablename__ = "auth_login_failures"
+    __table_args__ = (UniqueConstraint("scope", "client", "username"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(8))
+    # An IPv4 address or an IPv6 /64 (one host usually owns a whole /64).
+    client: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(150))  # "" for scope "client"
+    failures: Mapped[int] = mapped_column(Integer)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -35,12 +35,14 @@ def _unauthorized(detail: str) -> HTTPException:
 
 @router.post("/login", responses={401: {"description": "Wrong credentials"}, 429: {"description": "Throttled"}})
 async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, config: Config
+    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, config: Config
 ) -> TokenPair:
     """OAuth2 password flow: form fields `username` and `password`."""
+    # The peer address; behind a proxy, uvicorn's --forwarded-allow-ips makes it the real client's.
+    client = request.client.host if request.client else None
     try:
         return await session_service.login(
-            session=session, config=config, username=form.username, password=form.password
+            session=session, config=config, username=form.username, password=form.password, client=client
         )
     except InvalidCredentialsError as exc:
         raise _unauthorized(str(exc)) from None

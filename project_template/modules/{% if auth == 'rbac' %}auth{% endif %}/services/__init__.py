@@ -11,10 +11,10 @@ from modules.auth.services.identity_service import (
     UnknownNameError,
     identity_service,
 )
+from modules.auth.services.login_throttle import LoginThrottledError
 from modules.auth.services.session_service import (
     InvalidCredentialsError,
     InvalidRefreshTokenError,
-    LoginThrottledError,
     SessionService,
     session_service,
 )

@@ -8,12 +8,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from modules.auth.models import AuthLoginAttempt, AuthRefreshToken, AuthUser
+from modules.auth.models import AuthRefreshToken, AuthUser
 from modules.auth.schemas import TokenPair
 from modules.auth.services import passwords
+from modules.auth.services.login_throttle import client_key, login_throttle
 from src.core.config import RbacSettings
 from src.core.logging import get_logger
 from src.core.security.rbac import create_access_token
@@ -23,14 +23,6 @@ log = get_logger(__name__)
 
 class InvalidCredentialsError(Exception):
     """Wrong username or password, or an inactive account: deliberately the same error (401)."""
-
-
-class LoginThrottledError(Exception):
-    """Too many failed logins for this username; `retry_after` seconds to wait (429)."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed logins; retry in {retry_after} s")
-        self.retry_after = retry_after
 
 
 class InvalidRefreshTokenError(Exception):
@@ -53,14 +45,15 @@ def _digest(token: str) -> str:
 class SessionService:
     """Turns credentials into tokens and refresh tokens into new ones."""
 
-    async def login(self, *, session: AsyncSession, config: RbacSettings, username: str, password: str) -> TokenPair:
-        """Tokens for valid credentials; throttles a username after repeated failures."""
+    async def login(
+        self, *, session: AsyncSession, config: RbacSettings, username: str, password: str, client: str | None
+    ) -> TokenPair:
+        """Tokens for valid credentials; throttles per (username, client address) and per client address."""
         key = username.strip().lower()[:150]
+        address = client_key(client)
         now = _now()
-        attempt = await session.get(AuthLoginAttempt, key)
-        if attempt is not None and attempt.locked_until is not None and _aware(attempt.locked_until) > now:
-            log.info("login refused: throttled", username=key)
-            raise LoginThrottledError(max(1, int((_aware(attempt.locked_until) - now).total_seconds())))
+        # Counted before the password check, for unknown usernames too: refusals and costs reveal nothing.
+        await login_throttle.admit(session=session, config=config, client=address, username=key, now=now)
         user = await session.scalar(select(AuthUser).where(AuthUser.username == key))
         if user is None:
             await passwords.burn_verify(password)
@@ -68,11 +61,9 @@ class SessionService:
         else:
             valid, new_hash = await passwords.verify_and_update(password, user.password_hash)
         if user is None or not valid or not user.is_active:
-            await self._record_failure(session=session, config=config, key=key, attempt=attempt, now=now)
-            log.info("login failed", username=key)
+            log.info("login failed", username=key, client=address)
             raise InvalidCredentialsError("incorrect username or password")
-        if attempt is not None:
-            await session.delete(attempt)
+        await login_throttle.forgive(session=session, client=address, username=key)
         if new_hash is not None:
             user.password_hash = new_hash
         user.last_login_at = now
@@ -149,32 +140,6 @@ class SessionService:
             .where(AuthRefreshToken.family == family, AuthRefreshToken.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-
-    async def _record_failure(
-        self,
-        *,
-        session: AsyncSession,
-        config: RbacSettings,
-        key: str,
-        attempt: AuthLoginAttempt | None,
-        now: datetime,
-    ) -> None:
-        window = timedelta(seconds=config.lockout_seconds)
-        if attempt is None:
-            attempt = AuthLoginAttempt(username=key, failures=0, first_failure_at=now)
-            session.add(attempt)
-        elif _aware(attempt.first_failure_at) + window < now:
-            # Old failures have aged out: start counting again.
-            attempt.failures, attempt.first_failure_at, attempt.locked_until = 0, now, None
-        attempt.failures += 1
-        if attempt.failures >= config.max_failed_logins:
-            attempt.locked_until = now + window
-            log.warning("login locked after repeated failures", username=key, failures=attempt.failures)
-        try:
-            await session.commit()
-        except IntegrityError:
-            # A concurrent failure for the same name inserted the row first; one miscount is harmless.
-            await session.rollback()
 
 
 session_service = SessionService()

@@ -10,7 +10,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import delete
 
 from modules.auth.models import (
-    AuthLoginAttempt,
+    AuthLoginFailure,
     AuthPermission,
     AuthRefreshToken,
     AuthRole,
@@ -40,7 +40,7 @@ async def empty_tables(auth_tables: None) -> None:
     async with database.sessionmaker() as session:
         for table in (user_roles, role_permissions):
             await session.execute(delete(table))
-        for model in (AuthRefreshToken, AuthLoginAttempt, AuthUser, AuthRole, AuthPermission):
+        for model in (AuthRefreshToken, AuthLoginFailure, AuthUser, AuthRole, AuthPermission):
             await session.execute(delete(model))
         await session.commit()
 

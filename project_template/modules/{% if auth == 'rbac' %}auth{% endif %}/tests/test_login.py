@@ -86,7 +86,7 @@ async def test_repeated_failures_are_throttled(
     for _ in range(settings.auth.rbac.max_failed_logins):
         assert (await login(client, username, "guess-guess")).status_code == 401
     throttled = await login(client, username, "correct-horse")
-    assert throttled.status_code == 429, "even the right password waits: the lock is per username"
+    assert throttled.status_code == 429, "even the right password waits: this username is locked for this address"
     assert 0 < int(throttled.headers["Retry-After"]) <= settings.auth.rbac.lockout_seconds
     assert (await login(client, "other-user", "guess-guess")).status_code == 401, "other names are not locked"
 
