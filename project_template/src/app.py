@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from src.core.cache import cache_manager
 from src.core.config import Settings, get_settings
 from src.core.db import database
+from src.core.errors import install_error_handlers
 from src.core.http_client import http_client
 from src.core.logging import configure_logging, flush_access_log, get_logger
 from src.core.metrics import HttpMetrics, instrument_pool, mark_process_dead
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    install_error_handlers(app)  # a database outage is a JSON 503; other failures a JSON 500 (the middleware)
     # Added before the conversation middleware, so it runs inside it (its log lines carry the ID).
     install_auth(app, settings)
     app.add_middleware(

@@ -152,9 +152,11 @@ async def test_unmatched_route_is_labelled(access_lines: list[dict[str, Any]]) -
 async def test_unhandled_error_is_a_500_access_line(access_lines: list[dict[str, Any]]) -> None:
     response = await get("/api/v1/shop/boom", headers={HEADER: "failing-request"})
     assert response.status_code == 500
+    assert response.headers[HEADER] == "failing-request"
+    assert response.json() == {"detail": "internal error", "conversation_id": "failing-request"}
     assert [(line["route"], line["status"]) for line in access_lines] == [("/api/v1/shop/boom", 500)]
     assert access_lines[0]["conversation_id"] == "failing-request"
-    structlog.contextvars.clear_contextvars()
+    assert current_conversation_id() is None, "answered inside the middleware: the ID is unbound afterwards"
 
 
 async def test_background_work_carries_the_id(access_lines: list[dict[str, Any]]) -> None:

@@ -142,11 +142,11 @@ class JsonLinesAccessLog:
         self._timer: asyncio.TimerHandle | None = None
 
     def __call__(self, fields: dict[str, Any]) -> None:
-        fields["level"] = "info"
+        level = fields["level"] = "error" if fields.get("status", 0) >= 500 else "info"
         fields["logger"] = "access"
         fields["timestamp"] = datetime.now(UTC)
         for processor in self.processors:
-            fields = processor(None, "info", fields)  # type: ignore[assignment]
+            fields = processor(None, level, fields)  # type: ignore[assignment]
         line = orjson.dumps(fields, default=str, option=orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE)
         self._chunks.append(line)
         self._size += len(line)
@@ -183,7 +183,10 @@ def _structlog_access() -> AccessSink:
 
     def write(fields: dict[str, Any]) -> None:
         fields.pop("event", None)
-        logger.info("request", **fields)
+        if fields.get("status", 0) >= 500:
+            logger.error("request", **fields)
+        else:
+            logger.info("request", **fields)
 
     return write
 
@@ -194,7 +197,7 @@ _access_sink: AccessSink = _structlog_access()
 
 
 def write_access_line(fields: dict[str, Any]) -> None:
-    """Write one access line (`event` = "request") through the configured sink."""
+    """Write one access line (`event` = "request") through the configured sink; level error for a 5xx."""
     _access_sink(fields)
 
 

@@ -22,6 +22,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.core import logging as app_logging
+from src.core.errors import answer_unhandled_error
 from src.core.metrics import UNMATCHED, HttpMetrics, module_of
 
 HEADER = b"x-conversation-id"
@@ -129,7 +130,7 @@ class ConversationMiddleware:
         metrics = self.metrics
         if metrics is not None:
             metrics.started(method)
-        status = 500
+        status = 0  # no response started yet
         failed = True
 
         async def send_wrapper(message: Message) -> None:
@@ -142,9 +143,16 @@ class ConversationMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
             failed = False
+        except Exception:
+            if status:  # the response has started: too late for an error response, the server aborts it
+                raise
+            # Answered here, inside this middleware, so the 500 carries the ID; the traceback goes to the log.
+            await answer_unhandled_error(send_wrapper, conversation_id, method=method, path=scope["path"])
+            failed = False
         finally:
             duration = time.perf_counter() - started
             route = route_template(scope, server_root_path)
+            status = status or 500
             if metrics is not None:
                 metrics.finished(method, route, status, duration)
             if self.access_log:
@@ -163,7 +171,7 @@ class ConversationMiddleware:
                         "module": module,
                     }
                 )
-            # On an unhandled error the ID stays bound: the server's own "Exception
-            # in ASGI application" line, logged next in this request's task, carries it.
+            # When the error escapes (the response had started) the ID stays bound: the server's
+            # own "Exception in ASGI application" line, logged next in this request's task, carries it.
             if not failed:
                 _ID_VAR.reset(token)

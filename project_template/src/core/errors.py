@@ -1,0 +1,97 @@
+"""What a client gets when a request fails unexpectedly: JSON, the conversation ID, never a traceback.
+
+- The database unreachable (refused, timed out, pool exhausted, connection lost):
+  503 `{"detail": "database unavailable"}` with `Retry-After`, from exception
+  handlers registered by `install_error_handlers` (they run inside the
+  conversation middleware, so the response carries `X-Conversation-ID`).
+- Any other unhandled exception: 500 `{"detail": "internal error", "conversation_id": ...}`,
+  sent by the conversation middleware itself (Starlette's own error middleware sits
+  outside every user middleware, so its 500 would lack the header), with the
+  traceback logged under the request's conversation ID. Also with `debug: true`:
+  API clients never see a traceback, the log has it.
+"""
+
+from __future__ import annotations
+
+import types
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
+from starlette.types import Send
+
+from src.core.logging import get_logger
+
+RETRY_AFTER_SECONDS = 5
+UNAVAILABLE_DETAIL = "database unavailable"
+INTERNAL_DETAIL = "internal error"
+# Code of these packages in a traceback means the error came from talking to the database.
+_DATABASE_PACKAGES = ("sqlalchemy.", "asyncpg", "aiosqlite", "sqlite3")
+
+log = get_logger(__name__)
+
+
+def _traceback_modules(error: BaseException) -> list[str]:
+    names: list[str] = []
+    trace: types.TracebackType | None = error.__traceback__
+    while trace is not None:
+        names.append(str(trace.tb_frame.f_globals.get("__name__", "")))
+        trace = trace.tb_next
+    return names
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """True when `error` means the database cannot be reached now (not a bad query or a constraint)."""
+    if isinstance(error, sa_exc.TimeoutError):  # no pooled connection free within pool_timeout
+        return True
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated or isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError):
+            return True
+        # Refused while connecting (unknown database, bad password): raised from the pool's connect.
+        return any(name.startswith("sqlalchemy.pool") for name in _traceback_modules(error))
+    if isinstance(error, OSError | TimeoutError):
+        # asyncpg's connection errors (refused, unreachable, connect timeout) reach the app unwrapped.
+        return any(name.startswith(_DATABASE_PACKAGES) for name in _traceback_modules(error))
+    return False
+
+
+async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
+    if not is_database_unavailable(error):
+        raise error  # not an outage: the conversation middleware answers the generic 500
+    # Types only: SQLAlchemy's messages quote the statement and its parameters.
+    cause = error.orig if isinstance(error, sa_exc.DBAPIError) else None
+    log.warning(
+        "database unavailable",
+        error=type(error).__name__,
+        cause=type(cause).__name__ if cause is not None else None,
+        path=request.url.path,
+    )
+    return JSONResponse(
+        {"detail": UNAVAILABLE_DETAIL},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer a database outage with a JSON 503 instead of a 500."""
+    for error_type in (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError, TimeoutError):
+        app.add_exception_handler(error_type, database_unavailable)
+
+
+async def answer_unhandled_error(send: Send, conversation_id: str, *, method: str, path: str) -> None:
+    """Log the exception being handled, with its traceback, and send the generic JSON 500.
+
+    Called by the conversation middleware, whose `send` adds `X-Conversation-ID`.
+    """
+    log.exception("unhandled error", method=method, path=path)
+    body = orjson.dumps({"detail": INTERNAL_DETAIL, "conversation_id": conversation_id})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
