@@ -8,11 +8,13 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from modules.auth.models import AuthLoginFailure
 from modules.auth.services.login_throttle import client_key
@@ -23,7 +25,7 @@ from src.core.db import database
 # The module, not the `session_service` instance that the package exports under the same name.
 session_module = importlib.import_module("modules.auth.services.session_service")
 LOGIN = "/api/v1/auth/login"
-ATTACKER, USER_HOME = "203.0.113.7", "198.51.100.20"
+ATTACKER, USER_HOME, PROXY = "203.0.113.7", "198.51.100.20", "10.0.0.10"
 ClientAt = Callable[[str], AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
@@ -104,6 +106,28 @@ async def test_addresses_of_one_ipv6_64_count_as_one_client(client_at: ClientAt,
     async with client_at("2001:db8:1:2:ffff::1") as http:
         assert (await login(http, "admin", "wrong-guess")).status_code == 429
     assert client_key("::ffff:203.0.113.7") == "203.0.113.7"
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limits(
+    app: FastAPI, make_user: MakeUser, rbac: RbacSettings
+) -> None:
+    """What `uvicorn --forwarded-allow-ips=<proxy>` does: the proxy's X-Forwarded-For, and only the proxy's."""
+    await make_user("admin")
+    # uvicorn types ASGI apps more narrowly than FastAPI and httpx; at run time they are the same protocol.
+    proxied: Any = ProxyHeadersMiddleware(app, trusted_hosts=PROXY)  # type: ignore[arg-type]
+
+    def via(peer: str, forwarded_for: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=proxied, client=(peer, 40000))
+        headers = {"X-Forwarded-For": forwarded_for}
+        return httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers)
+
+    async with via(PROXY, ATTACKER) as attacker, via(PROXY, f"{ATTACKER}, {USER_HOME}") as user:
+        for _ in range(rbac.max_failed_logins):
+            assert (await login(attacker, "admin", "wrong-guess")).status_code == 401
+        assert (await login(attacker, "admin")).status_code == 429
+        assert (await login(user, "admin")).status_code == 200, "the right-most untrusted entry is the client"
+    async with via(ATTACKER, "198.51.100.99") as forged:
+        assert (await login(forged, "admin")).status_code == 429, "a header from an untrusted peer is ignored"
 
 
 async def test_locks_start_short_and_double(
