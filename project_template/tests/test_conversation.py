@@ -149,6 +149,12 @@ async def test_unmatched_route_is_labelled(access_lines: list[dict[str, Any]]) -
     assert [(line["route"], line["status"]) for line in access_lines] == [("<unmatched>", 404)]
 
 
+async def test_plain_starlette_routes_get_their_path(access_lines: list[dict[str, Any]]) -> None:
+    response = await get("/docs")  # FastAPI's /docs, /redoc and /openapi.json are plain Starlette routes
+    assert response.status_code == 200
+    assert [(line["route"], line["module"]) for line in access_lines] == [("/docs", "core")]
+
+
 async def test_unhandled_error_is_a_500_access_line(access_lines: list[dict[str, Any]]) -> None:
     response = await get("/api/v1/shop/boom", headers={HEADER: "failing-request"})
     assert response.status_code == 500

@@ -77,6 +77,14 @@ async def test_unmatched_paths_share_one_label(shop: httpx.AsyncClient) -> None:
     assert "page-1" not in (await shop.get("/metrics")).text
 
 
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json", "/redoc"])
+async def test_documentation_routes_are_labelled_with_their_path(client: httpx.AsyncClient, path: str) -> None:
+    labels = {"method": "GET", "route": path, "status": "2xx", "module": "core"}
+    before = sample("http_requests_total", **labels)
+    assert (await client.get(path)).status_code == 200
+    assert sample("http_requests_total", **labels) == before + 1, "plain Starlette routes are matched routes too"
+
+
 async def test_unknown_methods_are_folded(shop: httpx.AsyncClient) -> None:
     labels = {"method": "OTHER", "route": "/api/v1/shop/items/{item_id}", "status": "4xx", "module": "shop"}
     before = sample("http_requests_total", **labels)

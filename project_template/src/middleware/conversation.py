@@ -78,8 +78,24 @@ def _incoming_id(headers: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+def _plain_route_path(scope: Scope) -> str | None:
+    """The template of a matched plain Starlette route (`/docs`, `/openapi.json`, `app.add_route`).
+
+    They record only their endpoint in the scope, not themselves: find the route by it.
+    Off the hot path: FastAPI's routes record themselves.
+    """
+    endpoint = scope.get("endpoint")
+    if endpoint is None:
+        return None
+    for route in getattr(scope.get("router"), "routes", ()):
+        if getattr(route, "endpoint", None) is endpoint:
+            path_format: str | None = getattr(route, "path_format", None)
+            return path_format
+    return None
+
+
 def route_template(scope: Scope, server_root_path: str = "") -> str:
-    """The matched route's full path template (bounded cardinality), or `<unmatched>`.
+    """The matched route's full path template (bounded cardinality), or `<unmatched>` (no route: a 404).
 
     A `Mount` adds its prefix to `root_path`; the server's own root path (`--root-path`
     behind a proxy), given as `server_root_path`, is not part of the template.
@@ -93,7 +109,9 @@ def route_template(scope: Scope, server_root_path: str = "") -> str:
     if path_format is None:
         path_format = getattr(scope.get("route"), "path_format", None)
     if path_format is None:
-        return UNMATCHED
+        path_format = _plain_route_path(scope)
+        if path_format is None:
+            return UNMATCHED
     root_path: str | None = scope.get("root_path")
     if root_path and root_path != server_root_path:
         return root_path[len(server_root_path) :] + path_format
