@@ -44,7 +44,8 @@ def scaffolded(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
         uv(root, "python", "scripts/create_model.py", "--module", module, "--name", model)
     endpoints = [
         ["--service", "billing", "--method", "post", "--path", "{order_id}/refund", "--auth", "admin"],
-        ["--service", "billing", "--method", "put", "--path", "{order_id}/note", "--auth", "user"],
+        # No --auth: a write defaults to a signed-in user.
+        ["--service", "billing", "--method", "put", "--path", "{order_id}/note"],
         # Into the sample resource's own files; `status` is also an import there, so it becomes get_status.
         ["--service", "order", "--method", "get", "--path", "status"],
     ]
@@ -95,6 +96,15 @@ def test_discovery_serves_every_module(scaffolded: Path) -> None:
     for name in ("users", "orders", "invoices", "shipments"):
         assert f"/api/v1/{name}/" in paths
     assert {"/api/v1/orders/{order_id}/refund", "/api/v1/orders/{order_id}/note", "/api/v1/orders/status"} <= set(paths)
+
+
+def test_create_endpoint_writes_need_a_signed_in_user_by_default(scaffolded: Path) -> None:
+    tests = scaffolded / "modules" / "orders" / "tests"
+    # The generated tests (run by test_generated_code_passes_lint_format_types_and_its_tests) expect a 401.
+    assert "async def test_note_needs_a_signed_in_user" in (tests / "test_billing_note.py").read_text()
+    assert "needs_a_signed_in_user" not in (tests / "test_order_get_status.py").read_text()
+    shown = " ".join(uv(scaffolded, "python", "scripts/create_endpoint.py", "--help").stdout.split())
+    assert "default: public for GET, user for every other method" in shown
 
 
 def tables(db: Path) -> set[str]:

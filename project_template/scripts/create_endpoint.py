@@ -1,14 +1,16 @@
 """Add an endpoint to a module: a route calling a service method, its schemas and a test.
 
-    uv run python scripts/create_endpoint.py --module users --service auth --method post --path login
+    uv run python scripts/create_endpoint.py --module orders --service order --method post --path "{order_id}/confirm"
     uv run python scripts/create_endpoint.py --module orders --service order --method get --path "{order_id}/total"
+    uv run python scripts/create_endpoint.py --module shop --service newsletter --method post --path join --auth public
     uv run python scripts/create_endpoint.py --module orders --service billing --method post --path refund --auth admin
 
 Writes (or extends) `routes/<service>.py`, `services/<service>_service.py`
 (class `<Service>Service`, instance `<service>_service`), `schemas/<service>.py`
 and `tests/test_<service>_<name>.py`, and includes a new routes file in the
-module's router. Refuses a method and path the module already serves; nothing
-is written on bad input.
+module's router. `--auth` defaults to `public` for GET and to `user` (a signed-in
+caller) for POST, PUT, PATCH and DELETE. Refuses a method and path the module
+already serves; nothing is written on bad input.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ SEGMENT = re.compile(r"[a-z0-9][a-z0-9_-]*|\{[a-z_][a-z0-9_]*\}")
 SERVICE = re.compile(r"[a-z][a-z0-9_]*")
 # Names the generated code already uses in the same scope.
 RESERVED_NAMES = frozenset({"self", "router", "session", "data", "cache"})
+AUTH_CHOICES = ("public", "user", "admin")
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,11 @@ class Endpoint:
     @property
     def folder(self) -> Path:
         return PROJECT_ROOT / "modules" / self.module
+
+
+def default_auth(method: str) -> str:
+    """Reads may be public; a write is never anonymous unless asked for (`--auth public`)."""
+    return "public" if method == "get" else "user"
 
 
 def param_type(name: str) -> str:
@@ -348,9 +356,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", required=True, type=str.lower, choices=METHODS)
     parser.add_argument("--path", required=True, help="path under /api/v1/<module>, e.g. login or {order_id}/total")
     parser.add_argument("--name", help="service method and route function name (default: from the path)")
-    parser.add_argument("--auth", choices=("public", "user", "admin"), default="public", help="who may call it")
+    parser.add_argument(
+        "--auth",
+        choices=AUTH_CHOICES,
+        help="who may call it: public (anyone), user (a signed-in user: 401 without a token), admin (the admin role); "
+        "default: public for GET, user for every other method",
+    )
     try:
-        e = plan(parser.parse_args(argv))
+        args = parser.parse_args(argv)
+        args.auth = args.auth or default_auth(args.method)
+        e = plan(args)
     except UsageError as exc:
         fail(str(exc))
 
