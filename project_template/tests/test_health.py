@@ -2,18 +2,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from src.app import create_app
+from src.core import migrations
 from src.core.cache import cache_manager
 from src.core.config import DatabaseSettings, Settings
 from src.core.migrations import migration_status, upgrade
@@ -68,7 +73,7 @@ async def test_ready_when_database_up_and_migrations_at_head(client: httpx.Async
 
 
 async def test_not_ready_while_a_module_is_behind(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def behind(modules: Any = None) -> dict[str, dict[str, str | None]]:
+    async def behind(modules: Any = None, **_: Any) -> dict[str, dict[str, str | None]]:
         return {"orders": {"current": None, "head": "2026_11_25_0001"}}
 
     monkeypatch.setattr(health_routes, "migration_status", behind)
@@ -83,7 +88,7 @@ async def test_not_ready_while_a_module_is_behind(client: httpx.AsyncClient, mon
 async def test_a_database_migrated_by_a_newer_release_is_still_ready(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def ahead(modules: Any = None) -> dict[str, dict[str, str | None]]:
+    async def ahead(modules: Any = None, **_: Any) -> dict[str, dict[str, str | None]]:
         return {"orders": {"current": "from_a_newer_release", "head": "2026_11_25_0001"}}
 
     monkeypatch.setattr(health_routes, "migration_status", ahead)
@@ -215,3 +220,48 @@ async def test_ready_fails_fast_when_postgres_stops_and_recovers_without_restart
 async def test_known_revisions_hold_each_module_head(client: httpx.AsyncClient) -> None:
     for name, state in (await migration_status()).items():
         assert state["head"] in health_routes.known_revisions(name)
+
+
+async def test_ready_probes_read_migration_scripts_once(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await upgrade()
+    reads: list[object] = []
+    real = ScriptDirectory.from_config
+
+    def counting(config: Config) -> ScriptDirectory:
+        reads.append(config)
+        return real(config)
+
+    monkeypatch.setattr(ScriptDirectory, "from_config", counting)
+    assert (await client.get("/health/ready")).status_code == 200
+    after_first = len(reads)
+    for _ in range(3):
+        assert (await client.get("/health/ready")).status_code == 200
+    assert len(reads) == after_first, "scripts do not change while the process runs"
+
+
+async def test_ready_probes_leave_alembic_info_lines_out(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    await upgrade()
+    caplog.set_level(logging.INFO, logger="alembic")
+    caplog.clear()
+    assert (await client.get("/health/ready")).status_code == 200
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []
+    if migrations.migration_modules():  # scripts/run_migrations.py --status still shows them
+        await migration_status()
+        assert any(r.name == "alembic.runtime.migration" for r in caplog.records)
+
+
+def test_heads_are_read_again_when_a_versions_folder_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    versions = tmp_path / "demo" / "alembic" / "versions"
+    versions.mkdir(parents=True)
+    (tmp_path / "demo" / "alembic" / "env.py").write_text("")
+    (tmp_path / "demo" / "alembic" / "script.py.mako").write_text("")
+    monkeypatch.setattr(migrations, "MODULES_DIR", tmp_path)
+    revision = 'revision = "{rev}"\ndown_revision = {down}\nbranch_labels = None\ndepends_on = None\n'
+    (versions / "one.py").write_text(revision.format(rev="one", down="None"))
+    assert migrations._heads("demo") == ["one"]
+    (versions / "two.py").write_text(revision.format(rev="two", down='"one"'))
+    assert migrations._heads("demo") == ["two"]

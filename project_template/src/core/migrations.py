@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
+import os
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from logging.config import fileConfig
 from pathlib import Path
@@ -274,24 +277,68 @@ async def downgrade(module: str, revision: str) -> None:
     await _on_connection(run)
 
 
+# Heads per versions folder, with the folder's listing they were read from: parsing a
+# module's scripts takes milliseconds, and /health/ready asks on every probe (on the
+# event loop). A listing of names, sizes and mtimes is a few system calls.
+_HEADS: dict[str, tuple[tuple[tuple[str, int, int], ...], list[str]]] = {}
+# Set while a status check runs: MigrationContext logs two INFO lines per module
+# ("Context impl ...", "Will assume ... DDL"), noise on every readiness probe.
+_QUIET_CONTEXT: ContextVar[bool] = ContextVar("quiet_migration_context", default=False)
+
+
+class _QuietStatusFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_QUIET_CONTEXT.get() and record.levelno < logging.WARNING)
+
+
+logging.getLogger("alembic.runtime.migration").addFilter(_QuietStatusFilter())
+
+
+def _listing(versions: Path) -> tuple[tuple[str, int, int], ...]:
+    try:
+        with os.scandir(versions) as entries:
+            files = [entry for entry in entries if entry.name.endswith(".py")]
+            return tuple(sorted((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+    except FileNotFoundError:
+        return ()
+
+
 def _heads(module: str) -> list[str]:
-    return list(ScriptDirectory.from_config(module_config(module)).get_heads())
+    config = module_config(module)
+    versions = str(config.get_main_option("version_locations"))
+    listing = _listing(Path(versions))
+    cached = _HEADS.get(versions)
+    if cached is not None and cached[0] == listing:
+        return cached[1]
+    heads = list(ScriptDirectory.from_config(config).get_heads())
+    _HEADS[versions] = (listing, heads)
+    return heads
 
 
-def _status(connection: Connection, names: list[str]) -> dict[str, dict[str, str | None]]:
-    status: dict[str, dict[str, str | None]] = {}
-    for name in names:
-        context = MigrationContext.configure(connection, opts={"version_table": version_table(name)})
-        heads = _heads(name)
-        status[name] = {"current": context.get_current_revision(), "head": heads[0] if heads else None}
-    _finish(connection)
-    return status
+def _status(connection: Connection, names: list[str], quiet: bool = False) -> dict[str, dict[str, str | None]]:
+    token = _QUIET_CONTEXT.set(quiet)
+    try:
+        status: dict[str, dict[str, str | None]] = {}
+        for name in names:
+            context = MigrationContext.configure(connection, opts={"version_table": version_table(name)})
+            heads = _heads(name)
+            status[name] = {"current": context.get_current_revision(), "head": heads[0] if heads else None}
+        _finish(connection)
+        return status
+    finally:
+        _QUIET_CONTEXT.reset(token)
 
 
-async def migration_status(modules: Sequence[str] | None = None) -> dict[str, dict[str, str | None]]:
-    """Per module, the applied revision and the latest one: `{"users": {"current": ..., "head": ...}}`."""
+async def migration_status(
+    modules: Sequence[str] | None = None, *, quiet: bool = False
+) -> dict[str, dict[str, str | None]]:
+    """Per module, the applied revision and the latest one: `{"users": {"current": ..., "head": ...}}`.
+
+    `quiet`: without Alembic's INFO lines (health probes). Heads are re-read only when a
+    module's versions folder changed; the database is asked every time.
+    """
     names = _resolve(modules)
-    result: dict[str, dict[str, str | None]] = await _on_connection(lambda c: _status(c, names))
+    result: dict[str, dict[str, str | None]] = await _on_connection(lambda c: _status(c, names, quiet))
     return result
 
 

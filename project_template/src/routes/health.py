@@ -55,7 +55,7 @@ async def check_migrations() -> dict[str, Any]:
     During a rolling deploy the new release migrates first; old instances must keep
     serving (migrations are additive until the old release is gone), not drop out.
     """
-    modules = await migration_status()
+    modules = await migration_status(quiet=True)  # no Alembic INFO lines on every probe
     behind: dict[str, Any] = {}
     ahead: list[str] = []
     for name, state in modules.items():
