@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import keyword
 import re
 import shutil
@@ -91,11 +92,23 @@ def test_generated_code_passes_lint_format_types_and_its_tests(scaffolded: Path)
 
 
 def test_discovery_serves_every_module(scaffolded: Path) -> None:
-    script = "from src.app import create_app; print('\\n'.join(sorted(create_app().openapi()['paths'])))"
-    paths = uv(scaffolded, "python", "-c", script, env=SQLITE_ENV).stdout.split()
+    script = "import json; from src.app import create_app; print(json.dumps(create_app().openapi()['paths']))"
+    paths = json.loads(uv(scaffolded, "python", "-c", script, env=SQLITE_ENV).stdout.splitlines()[-1])
     for name in ("users", "orders", "invoices", "shipments"):
         assert f"/api/v1/{name}/" in paths
     assert {"/api/v1/orders/{order_id}/refund", "/api/v1/orders/{order_id}/note", "/api/v1/orders/status"} <= set(paths)
+
+    # Every integer id and offset stops at PostgreSQL's integer (a 422 instead of a database error).
+    bounded = [
+        ("/api/v1/orders/{order_id}", "get", "order_id", 1),
+        ("/api/v1/orders/{order_id}/refund", "post", "order_id", 1),  # written by create_endpoint.py
+        ("/api/v1/users/", "get", "offset", 0),
+        ("/api/v1/auth/users/{user_id}", "delete", "user_id", 1),
+        ("/api/v1/auth/users", "get", "offset", 0),
+    ]
+    for path, method, name, minimum in bounded:
+        schema = next(p["schema"] for p in paths[path][method]["parameters"] if p["name"] == name)
+        assert (schema["minimum"], schema["maximum"]) == (minimum, 2**31 - 1), (path, name)
 
 
 def test_create_endpoint_writes_need_a_signed_in_user_by_default(scaffolded: Path) -> None:

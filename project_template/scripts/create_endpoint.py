@@ -95,6 +95,14 @@ def param_type(name: str) -> str:
     return "int" if name == "id" or name.endswith("_id") else "str"
 
 
+# PostgreSQL's `integer` stops at 2**31 - 1: a larger id is a 422, not a database error.
+BOUNDED_ID = "Annotated[int, Path(ge=1, le=2**31 - 1)]"
+
+
+def route_param(name: str) -> str:
+    return f"{name}: {BOUNDED_ID if param_type(name) == 'int' else 'str'}"
+
+
 def normalize(path: str) -> str:
     """`/{user_id}/x` and `/{id}/x` are the same route to the router."""
     return re.sub(r"\{[^}]*\}", "{}", path.rstrip("/") or "/")
@@ -256,8 +264,11 @@ def service_source(e: Endpoint, current: str | None) -> str:
 
 def route_source(e: Endpoint, current: str | None) -> str:
     names = ", ".join([e.request, e.response] if e.body else [e.response])
+    bounded = any(param_type(p) == "int" for p in e.params)
+    fastapi = ["APIRouter"] + (["Depends"] if e.auth == "admin" else []) + (["Path"] if bounded else [])
     imports = [
-        "from fastapi import APIRouter, Depends\n" if e.auth == "admin" else "from fastapi import APIRouter\n",
+        *(["from typing import Annotated\n"] if bounded else []),
+        f"from fastapi import {', '.join(fastapi)}\n",
         f"from modules.{e.module}.schemas.{e.service} import {names}\n",
         f"from modules.{e.module}.services.{e.service}_service import {e.service}_service\n",
         "from src.core.db import SessionDep\n",
@@ -267,7 +278,7 @@ def route_source(e: Endpoint, current: str | None) -> str:
     if e.auth == "admin":
         imports.append("from src.core.security import requires_role\n")
     _, passed = _signature(e)
-    args = [f"{p}: {param_type(p)}" for p in e.params] + ([f"data: {e.request}"] if e.body else [])
+    args = [route_param(p) for p in e.params] + ([f"data: {e.request}"] if e.body else [])
     args += ["session: SessionDep"] + (["_user: CurrentUser"] if e.auth == "user" else [])
     extra = ', dependencies=[Depends(requires_role("admin"))]' if e.auth == "admin" else ""
     function = (
@@ -335,6 +346,17 @@ def test_source(e: Endpoint) -> str:
         "    assert response.status_code == 200, response.text",
         f'    assert response.json() == {{"message": "{expected}"}}',
     ]
+    if any(param_type(p) == "int" for p in e.params):
+        too_big = e.url
+        for p in e.params:
+            too_big = too_big.replace(f"{{{p}}}", str(2**31) if param_type(p) == "int" else "example")
+        lines += [
+            "",
+            "",
+            f"async def test_{e.name}_refuses_an_id_beyond_a_database_integer({fixtures}) -> None:",
+            *([f"    {role}"] if role else []),
+            f"    assert (await {call.replace(url, too_big, 1)}).status_code == 422",
+        ]
     if role:
         lines += [
             "",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 
 from modules.auth.enums import BuiltinRole
 from modules.auth.schemas import (
@@ -20,6 +22,10 @@ from src.core.security import requires_role
 
 router = APIRouter(dependencies=[Depends(requires_role(BuiltinRole.ADMIN))])
 
+# PostgreSQL's `integer` stops at 2**31 - 1: a larger id or offset is a 422, not a database error.
+MAX_INT = 2**31 - 1
+UserId = Annotated[int, Path(ge=1, le=MAX_INT)]
+
 
 def _not_found(exc: IdentityNotFoundError) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc))
@@ -35,7 +41,7 @@ def _unknown(exc: UnknownNameError) -> HTTPException:
 
 @router.get("/users")
 async def list_users(
-    session: SessionDep, offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=200)
+    session: SessionDep, offset: int = Query(0, ge=0, le=MAX_INT), limit: int = Query(50, ge=1, le=200)
 ) -> list[UserRead]:
     return await identity_service.list_users(session=session, offset=offset, limit=limit)
 
@@ -51,7 +57,7 @@ async def create_user(data: UserCreate, session: SessionDep) -> UserRead:
 
 
 @router.get("/users/{user_id}")
-async def get_user(user_id: int, session: SessionDep) -> UserRead:
+async def get_user(user_id: UserId, session: SessionDep) -> UserRead:
     try:
         return await identity_service.get_user(session=session, user_id=user_id)
     except IdentityNotFoundError as exc:
@@ -59,7 +65,7 @@ async def get_user(user_id: int, session: SessionDep) -> UserRead:
 
 
 @router.patch("/users/{user_id}")
-async def update_user(user_id: int, data: UserUpdate, session: SessionDep) -> UserRead:
+async def update_user(user_id: UserId, data: UserUpdate, session: SessionDep) -> UserRead:
     try:
         return await identity_service.update_user(session=session, user_id=user_id, data=data)
     except UnknownNameError as exc:
@@ -69,7 +75,7 @@ async def update_user(user_id: int, data: UserUpdate, session: SessionDep) -> Us
 
 
 @router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(user_id: int, session: SessionDep) -> None:
+async def delete_user(user_id: UserId, session: SessionDep) -> None:
     try:
         await identity_service.delete_user(session=session, user_id=user_id)
     except IdentityNotFoundError as exc:
