@@ -60,7 +60,7 @@ async def test_live_answers_without_checking_anything(client: httpx.AsyncClient)
     assert response.json() == {"status": "ok"}
 
 
-async def test_ready_when_database_up_and_migrations_at_head(client: httpx.AsyncClient) -> None:
+async def test_ready_when_database_up_and_migrations_at_head(client: httpx.AsyncClient, settings: Settings) -> None:
     await upgrade()
     response = await client.get("/health/ready")
     body = response.json()
@@ -70,6 +70,9 @@ async def test_ready_when_database_up_and_migrations_at_head(client: httpx.Async
     assert body["checks"]["database"]["status"] == "up"
     assert body["checks"]["migrations"]["status"] == "up"
     assert body["checks"]["cache"]["status"] == "up"
+    # Keycloak mode also reports whether the realm's keys are at hand; rbac checks tokens locally.
+    expected_auth = {"status": "up"} if settings.auth.mode == "keycloak" else None
+    assert body["checks"].get("auth") == expected_auth
 
 
 async def test_not_ready_while_a_module_is_behind(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
