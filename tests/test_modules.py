@@ -279,6 +279,18 @@ def test_copier_refuses_a_bad_module_name(
     assert not dst.exists()
 
 
+def test_copier_refuses_a_module_extending_a_sibling_name(
+    template: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "modules" / "orders").mkdir(parents=True)
+    (tmp_path / "modules" / "orders" / "__init__.py").write_text("")
+    dst = tmp_path / "modules" / "orders_archive"
+    with pytest.raises(copier.errors.TaskError):
+        copier.run_copy(str(template), str(dst), defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True)
+    assert "would also own tables named orders_*" in capfd.readouterr().err
+    assert not dst.exists()
+
+
 def test_create_module_refuses_exactly_the_names_copier_refuses(template: Path) -> None:
     """The script checks first (and more: existing modules); copier.yml's validator must not refuse anything later."""
     validator = yaml.safe_load((template / "copier.yml").read_text())["module_name"]["validator"]
