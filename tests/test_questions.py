@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -82,6 +83,14 @@ def test_enter_does_not_pick_an_auth_mode(template: Path, tmp_path: Path) -> Non
     assert "project_name: interactive_api" in answers
 
 
+def test_model_name_that_would_be_a_keyword_file_is_refused(template: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "p" / "modules" / "classes"
+    dst.parent.mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"would name its file class\.py, a Python keyword"):
+        copy(template, dst, model_name="Class")
+    assert not dst.exists()
+
+
 def test_module_kind_is_the_default_inside_modules(template: Path, project, tmp_path: Path) -> None:
     dst = tmp_path / "p" / "modules" / "orders"
     dst.parent.mkdir(parents=True)
@@ -141,8 +150,11 @@ def test_quick_start_serves_the_example_module(template: Path, tmp_path: Path) -
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.pid, signal.SIGKILL)
             raise AssertionError(f"server did not come up (exit {server.poll()}):\n{server.communicate()[0][-4000:]}")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/users/", timeout=5) as response:
-            assert response.status == 200
+        # The example module holds personal data: reading it needs a signed-in user.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/users/", timeout=5)
+        assert refused.value.code == 401
+        assert refused.value.headers["WWW-Authenticate"].startswith("Bearer")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=5) as response:
             assert b"/api/v1/users" in response.read()
     finally:
