@@ -36,6 +36,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, text
 
+from src.core import module_loader
 from src.core.config import PROJECT_ROOT
 from src.core.db import Base, database
 
@@ -64,14 +65,7 @@ def version_table(module: str) -> str:
 
 def module_names(modules_dir: Path | None = None) -> list[str]:
     """Every module package under modules/ (with or without migrations), as the module loader finds them."""
-    modules_dir = modules_dir or MODULES_DIR
-    if not modules_dir.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in modules_dir.iterdir()
-        if p.is_dir() and (p / "__init__.py").is_file() and p.name.isidentifier() and not p.name.startswith("_")
-    )
+    return module_loader.module_names(modules_dir or MODULES_DIR)
 
 
 def table_owner(table: str, modules: Iterable[str] | None = None) -> str | None:
