@@ -18,6 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from src.app import create_app
+from src.core.cache.testing import cache_settings_for_tests
 from src.core.config import Settings, load_settings
 
 
@@ -41,7 +42,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def settings() -> Settings:
-    return load_settings()
+    """The test configuration; the cache runs on Redis when REDIS_URL is set, under a key prefix of this run."""
+    loaded = load_settings()
+    return loaded.model_copy(update={"cache": cache_settings_for_tests(loaded.cache)})
 
 
 @pytest.fixture
