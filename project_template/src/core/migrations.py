@@ -93,13 +93,7 @@ def owns_table(module: str, table: str, modules: Iterable[str] | None = None) ->
 def migration_modules(modules_dir: Path | None = None) -> list[str]:
     """Every module with an `alembic/env.py`, sorted: the order migrations run in."""
     modules_dir = modules_dir or MODULES_DIR
-    if not modules_dir.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in modules_dir.iterdir()
-        if p.is_dir() and (p / "alembic" / "env.py").is_file() and not p.name.startswith(("_", "."))
-    )
+    return [name for name in module_names(modules_dir) if (modules_dir / name / "alembic" / "env.py").is_file()]
 
 
 def module_config(module: str, connection: Connection | None = None) -> Config:

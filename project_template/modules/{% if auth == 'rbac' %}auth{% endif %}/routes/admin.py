@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
@@ -27,16 +29,17 @@ MAX_INT = 2**31 - 1
 UserId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 
-def _not_found(exc: IdentityNotFoundError) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc))
-
-
-def _conflict(exc: IdentityConflictError) -> HTTPException:
-    return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
-
-
-def _unknown(exc: UnknownNameError) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc))
+@contextmanager
+def _http_errors() -> Iterator[None]:
+    """The service's errors as status codes: unknown role or permission 422, missing row 404, duplicate 409."""
+    try:
+        yield
+    except UnknownNameError as exc:  # a subclass of IdentityNotFoundError: first
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    except IdentityNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+    except IdentityConflictError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
 
 
 @router.get("/users")
@@ -48,38 +51,26 @@ async def list_users(
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
 async def create_user(data: UserCreate, session: SessionDep) -> UserRead:
-    try:
+    with _http_errors():
         return await identity_service.create_user(session=session, data=data)
-    except IdentityConflictError as exc:
-        raise _conflict(exc) from None
-    except UnknownNameError as exc:
-        raise _unknown(exc) from None
 
 
 @router.get("/users/{user_id}")
 async def get_user(user_id: UserId, session: SessionDep) -> UserRead:
-    try:
+    with _http_errors():
         return await identity_service.get_user(session=session, user_id=user_id)
-    except IdentityNotFoundError as exc:
-        raise _not_found(exc) from None
 
 
 @router.patch("/users/{user_id}")
 async def update_user(user_id: UserId, data: UserUpdate, session: SessionDep) -> UserRead:
-    try:
+    with _http_errors():
         return await identity_service.update_user(session=session, user_id=user_id, data=data)
-    except UnknownNameError as exc:
-        raise _unknown(exc) from None
-    except IdentityNotFoundError as exc:
-        raise _not_found(exc) from None
 
 
 @router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_user(user_id: UserId, session: SessionDep) -> None:
-    try:
+    with _http_errors():
         await identity_service.delete_user(session=session, user_id=user_id)
-    except IdentityNotFoundError as exc:
-        raise _not_found(exc) from None
 
 
 @router.get("/roles")
@@ -89,30 +80,20 @@ async def list_roles(session: SessionDep) -> list[RoleRead]:
 
 @router.post("/roles", status_code=status.HTTP_201_CREATED)
 async def create_role(data: RoleCreate, session: SessionDep) -> RoleRead:
-    try:
+    with _http_errors():
         return await identity_service.create_role(session=session, data=data)
-    except IdentityConflictError as exc:
-        raise _conflict(exc) from None
-    except UnknownNameError as exc:
-        raise _unknown(exc) from None
 
 
 @router.put("/roles/{name}/permissions")
 async def set_role_permissions(name: str, permissions: list[str], session: SessionDep) -> RoleRead:
-    try:
+    with _http_errors():
         return await identity_service.set_role_permissions(session=session, name=name, permissions=permissions)
-    except UnknownNameError as exc:
-        raise _unknown(exc) from None
-    except IdentityNotFoundError as exc:
-        raise _not_found(exc) from None
 
 
 @router.delete("/roles/{name}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_role(name: str, session: SessionDep) -> None:
-    try:
+    with _http_errors():
         await identity_service.delete_role(session=session, name=name)
-    except IdentityNotFoundError as exc:
-        raise _not_found(exc) from None
 
 
 @router.get("/permissions")
@@ -122,15 +103,11 @@ async def list_permissions(session: SessionDep) -> list[PermissionRead]:
 
 @router.post("/permissions", status_code=status.HTTP_201_CREATED)
 async def create_permission(data: PermissionCreate, session: SessionDep) -> PermissionRead:
-    try:
+    with _http_errors():
         return await identity_service.create_permission(session=session, data=data)
-    except IdentityConflictError as exc:
-        raise _conflict(exc) from None
 
 
 @router.delete("/permissions/{name}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_permission(name: str, session: SessionDep) -> None:
-    try:
+    with _http_errors():
         await identity_service.delete_permission(session=session, name=name)
-    except IdentityNotFoundError as exc:
-        raise _not_found(exc) from None
