@@ -18,8 +18,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2Aut
 from src.core.auth_settings import KeycloakSettings
 from src.core.config import Settings, get_settings
 from src.core.logging import get_logger
+from src.core.security.identity import AuthError, AuthUnavailableError, InvalidTokenError, Principal
 from src.core.security.keycloak.keys import JwksCache
-from src.core.security.principal import AuthError, AuthUnavailableError, InvalidTokenError, Principal
 
 log = get_logger(__name__)
 
@@ -170,7 +170,11 @@ def install_auth(app: FastAPI, settings: Settings) -> KeycloakBackend:
     config = settings.auth.keycloak
     backend = KeycloakBackend(config)
     app.state.auth_backend = backend
-    app.swagger_ui_init_oauth = {"clientId": config.client_id, "usePkceWithAuthorizationCodeGrant": True, "scopes": "openid"}
+    app.swagger_ui_init_oauth = {
+        "clientId": config.client_id,
+        "usePkceWithAuthorizationCodeGrant": True,
+        "scopes": "openid",
+    }
     # Degraded, not failed, when the keys cannot be fetched: see src/routes/health.py.
     app.state.degraded_checks = {**getattr(app.state, "degraded_checks", {}), "auth": backend.check_keys}
     return backend

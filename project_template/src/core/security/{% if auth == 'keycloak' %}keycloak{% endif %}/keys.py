@@ -17,7 +17,7 @@ import httpx
 import jwt
 
 from src.core.logging import get_logger
-from src.core.security.principal import AuthUnavailableError, InvalidTokenError
+from src.core.security.identity import AuthUnavailableError, InvalidTokenError
 
 log = get_logger(__name__)
 
