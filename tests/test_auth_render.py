@@ -36,7 +36,7 @@ GONE = ["src/middleware/auth.py", "src/core/security/setup.py", "src/core/securi
 # Code of the other mode: names that must not appear in a project's src/ and tests/ (docs may compare modes).
 FOREIGN = {
     "rbac": re.compile(r"KeycloakSettings|JwksCache|jwks|FakeRealm|fake_realm|python-keycloak|from keycloak"),
-    "keycloak": re.compile(r"RbacSettings|secret_key|create_access_token|pwdlib|security\.rbac"),
+    "keycloak": re.compile(r"RbacSettings|\bsecret_key|create_access_token|pwdlib|security\.rbac"),
 }
 
 
