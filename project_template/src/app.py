@@ -15,7 +15,7 @@ from src.core.http_client import http_client
 from src.core.logging import configure_logging, flush_access_log, get_logger
 from src.core.metrics import HttpMetrics, instrument_pool, mark_process_dead
 from src.core.module_loader import discover_modules
-from src.core.security.setup import install_auth
+from src.core.security import install_auth
 from src.core.telemetry import load_tracing
 from src.middleware.conversation import ConversationMiddleware
 from src.routes import health, metrics
@@ -66,8 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)  # a database outage is a JSON 503; other failures a JSON 500 (the middleware)
-    # Added before the conversation middleware, so it runs inside it (its log lines carry the ID).
-    install_auth(app, settings)
+    install_auth(app, settings)  # the backend that checks tokens for CurrentUser / requires_role
     app.add_middleware(
         ConversationMiddleware,
         access_log=settings.logging.access_log,

@@ -1,30 +1,25 @@
 """Forged, stale and malformed tokens: each is refused, in whichever auth mode the project uses.
 
 A valid token without the role gets 403; everything else gets 401 with a
-`WWW-Authenticate: Bearer` challenge, never a 500 and never a 200.
+`WWW-Authenticate: Bearer` challenge, never a 500 and never a 200. Attacks that
+only one mode can meet (key ids, algorithm confusion) are in that mode's tests.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from src.core.config import Settings
-from src.core.security import CurrentUser, Principal, requires_role
-from src.core.security.setup import install_auth
-from tests.auth_helpers import REALM, access_token, sign, valid_claims
+from src.core.security import CurrentUser, Principal, install_auth, requires_role
+from tests.auth_helpers import access_token, sign, valid_claims
 
 
 def b64(data: bytes) -> str:
@@ -55,8 +50,7 @@ async def probe(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async def me(user: CurrentUser) -> dict[str, Any]:
         return {"id": user.id, "roles": sorted(user.roles)}
 
-    @app.get("/api/v1/probe/admin")
-    @requires_role("admin")
+    @app.get("/api/v1/probe/admin", dependencies=[Depends(requires_role("admin"))])
     async def admin() -> dict[str, str]:
         return {"ok": "admin"}
 
@@ -75,19 +69,6 @@ def now() -> int:
 def alg_none() -> str:
     header, claims, _ = split(access_token(roles=["admin"]))
     return f"{segment({**header, 'alg': 'none'})}.{segment(claims)}."
-
-
-def hs256_with_public_key() -> str:
-    """The classic confusion attack: HMAC keyed with the RSA public key (or, in RBAC mode, a guessed secret)."""
-    if REALM is not None:
-        public_key = REALM.keys[REALM.signing_kid].public_key()
-        secret = public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-        kid = REALM.signing_kid
-    else:
-        secret, kid = b"change-me", "x"
-    signing_input = f"{segment({'alg': 'HS256', 'typ': 'JWT', 'kid': kid})}.{segment(valid_claims(roles=['admin']))}"
-    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{b64(signature)}"
 
 
 def altered(**changes: Any) -> Callable[[], str]:
@@ -113,18 +94,12 @@ def stripped() -> str:
     return access_token(roles=["admin"]).rsplit(".", 1)[0] + "."
 
 
-def unknown_kid() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return jwt.encode(valid_claims(roles=["admin"]), key, algorithm="RS256", headers={"kid": "attacker-key"})
-
-
 def wrong_audience(claims: dict[str, Any]) -> Any:
     return ["some-other-api"] if isinstance(claims["aud"], list) else "some-other-api"
 
 
 FORGERIES: list[Any] = [
     pytest.param(alg_none, id="alg-none"),
-    pytest.param(hs256_with_public_key, id="hs256-with-public-key"),
     pytest.param(altered(exp=lambda c: now() - 3600, iat=lambda c: now() - 7200), id="expired"),
     pytest.param(altered(nbf=lambda c: now() + 3600), id="nbf-in-the-future"),
     pytest.param(altered(iat=lambda c: now() + 3600), id="iat-in-the-future"),
@@ -133,7 +108,7 @@ FORGERIES: list[Any] = [
     pytest.param(altered(exp=None), id="no-exp"),
     pytest.param(altered(iat=None), id="no-iat"),
     pytest.param(altered(sub=None), id="no-sub"),
-    pytest.param(altered(typ=lambda c: "ID" if REALM else "refresh"), id="not-an-access-token"),
+    pytest.param(altered(typ="refresh"), id="not-an-access-token"),
     pytest.param(tampered, id="payload-tampered-after-signing"),
     pytest.param(stripped, id="signature-stripped"),
     pytest.param(lambda: "not-a-jwt", id="garbage"),
@@ -141,8 +116,6 @@ FORGERIES: list[Any] = [
     pytest.param(lambda: "a.b.c.d.e", id="five-segments"),
     pytest.param(lambda: "x" * 20_000, id="oversized"),
 ]
-if REALM is not None:  # key ids exist only in Keycloak mode; a skip would read as missing coverage
-    FORGERIES.append(pytest.param(unknown_kid, id="unknown-kid"))
 
 
 @pytest.mark.parametrize("forge", FORGERIES)
@@ -155,18 +128,41 @@ async def test_forged_token_is_refused(probe: httpx.AsyncClient, forge: Callable
 
 
 @pytest.mark.parametrize(
-    "header",
+    ("header", "reason"),
     [
-        pytest.param("Bearer", id="bearer-without-token"),
-        pytest.param("Basic YWRtaW46YWRtaW4=", id="basic-scheme"),
-        pytest.param("Bearer " + "é" * 10, id="non-ascii"),
-        pytest.param("Bearer a" + "\t" * 3, id="control-chars"),
+        pytest.param("Bearer", None, id="bearer-without-token"),
+        pytest.param("Basic YWRtaW46YWRtaW4=", None, id="basic-scheme"),
+        pytest.param("Bearer " + "é" * 10, "bearer token is not ASCII", id="non-ascii"),
+        pytest.param("Bearer a" + "\t" * 3, None, id="control-chars"),
     ],
 )
-async def test_malformed_authorization_header_is_refused(probe: httpx.AsyncClient, header: str) -> None:
+async def test_malformed_authorization_header_is_refused(
+    probe: httpx.AsyncClient, header: str, reason: str | None
+) -> None:
     response = await probe.get("/api/v1/probe/me", headers=[(b"authorization", header.encode("utf-8"))])
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    if reason is not None:
+        assert response.json()["detail"] == reason
+
+
+def padded_token(size: int) -> str:
+    """A genuine admin token of about `size` bytes (a large claim), signed as the app expects."""
+    claims = valid_claims(roles=["admin"])
+    unpadded = len(sign({**claims, "padding": ""}))
+    return sign({**claims, "padding": "p" * ((size - unpadded) * 3 // 4)})  # base64: 4 characters per 3 bytes
+
+
+async def test_a_genuine_token_over_16_kib_is_refused_unparsed(probe: httpx.AsyncClient) -> None:
+    just_under = padded_token(16 * 1024 - 100)
+    assert (
+        await probe.get("/api/v1/probe/admin", headers={"Authorization": f"Bearer {just_under}"})
+    ).status_code == 200
+    oversized = padded_token(16 * 1024 + 100)
+    response = await probe.get("/api/v1/probe/admin", headers={"Authorization": f"Bearer {oversized}"})
+    assert response.status_code == 401
+    assert response.json()["detail"] == "bearer token too large"
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
 
 async def test_missing_roles_claim_is_forbidden_not_an_error(probe: httpx.AsyncClient) -> None:

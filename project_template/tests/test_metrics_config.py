@@ -20,7 +20,7 @@ def production(monkeypatch: pytest.MonkeyPatch, **environ: str) -> Settings:
         "DATABASE_URL": "postgresql+asyncpg://u@h/d",
         "REDIS_URL": "redis://h:6379/0",
         "KEYCLOAK_SERVER_URL": "https://sso.example.com",
-        "JWT_SECRET_KEY": "p" * 48,
+        "JWT_SECRET_KEY": "Kq3v9ZmT2xWb7LpR4sYd8NhC6fJg1AeU5tQz0VkX",
     }
     for name, value in {**required, **environ}.items():
         monkeypatch.setenv(name, value)

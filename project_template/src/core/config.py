@@ -14,12 +14,13 @@ from typing import Any, Literal
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from src.core.auth_settings import AuthSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = PROJECT_ROOT / "config"
-PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "please-change-me"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
@@ -90,50 +91,6 @@ class HttpClientSettings(Section):
     services: dict[str, HttpServiceSettings] = Field(default_factory=dict)
 
 
-class KeycloakSettings(Section):
-    server_url: str = "http://localhost:8080"
-    realm: str = ""
-    client_id: str = ""
-    client_secret: SecretStr = SecretStr("")
-    # Expected `aud`; default: client_id. Keycloak's default access tokens say `aud: account`
-    # and name the requesting client in `azp`, hence accept_azp.
-    audience: str | None = None
-    accept_azp: bool = True
-    # Expected `iss`; default: <server_url>/realms/<realm>. Set it when the API reaches
-    # Keycloak by an internal URL but tokens carry the public one.
-    issuer: str | None = None
-    # Asymmetric algorithms only: HS* would let anyone holding the public key forge tokens.
-    algorithms: list[Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"]] = Field(
-        default=["RS256"], min_length=1
-    )
-    leeway: int = Field(default=10, ge=0, le=300)
-    jwks_cache_ttl: int = Field(default=3600, ge=1)
-    jwks_refetch_cooldown: float = Field(default=10.0, ge=0)
-    http_timeout: float = Field(default=3.0, gt=0)
-
-
-class RbacSettings(Section):
-    secret_key: SecretStr = SecretStr("change-me")
-    algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
-    issuer: str = "app"
-    audience: str = "app"
-    access_token_ttl: int = Field(default=900, ge=30)
-    refresh_token_ttl: int = Field(default=14 * 24 * 3600, ge=60)
-    # Login throttling (docs/auth.md): failures are counted per (username, client address) and per
-    # client address across usernames, so nobody elsewhere can lock a user out; locks start short and double.
-    max_failed_logins: int = Field(default=5, ge=1)  # per username from one client
-    max_failed_logins_per_client: int = Field(default=30, ge=1)  # any usernames from one client
-    lockout_base_seconds: int = Field(default=10, ge=1)  # the first lock; each further failure doubles it
-    lockout_seconds: int = Field(default=300, ge=1)  # the longest lock
-    failure_window_seconds: int = Field(default=900, ge=1)  # counts start over after this long
-
-
-class AuthSettings(Section):
-    mode: Literal["keycloak", "rbac"]
-    keycloak: KeycloakSettings = Field(default_factory=KeycloakSettings)
-    rbac: RbacSettings = Field(default_factory=RbacSettings)
-
-
 class MetricsSettings(Section):
     enabled: bool = True
 
@@ -168,7 +125,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     http: HttpClientSettings = Field(default_factory=HttpClientSettings)
-    auth: AuthSettings
+    auth: AuthSettings = Field(default_factory=AuthSettings)  # the mode this project was generated for
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
 
@@ -176,13 +133,8 @@ class Settings(BaseSettings):
     def _refuse_unsafe_production(self) -> Settings:
         if self.environment != "production":
             return self
-        problems = []
-        if self.debug:
-            problems.append("debug must be false")
-        if self.auth.mode == "rbac" and _is_placeholder(self.auth.rbac.secret_key):
-            problems.append("auth.rbac.secret_key is a placeholder (set JWT_SECRET_KEY)")
-        if self.auth.mode == "rbac" and len(self.auth.rbac.secret_key.get_secret_value()) < 32:
-            problems.append("auth.rbac.secret_key must be at least 32 characters")
+        problems = ["debug must be false"] if self.debug else []
+        problems += self.auth.production_problems()
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self
@@ -204,11 +156,6 @@ class Settings(BaseSettings):
             _Mapping(settings_cls, _app_prefixed(dotenv_values(PROJECT_ROOT / ".env"))),
             _YamlFile(settings_cls, environ),
         )
-
-
-def _is_placeholder(secret: SecretStr) -> bool:
-    value = secret.get_secret_value().strip().lower()
-    return value in PLACEHOLDER_SECRETS or value.startswith("change-me")
 
 
 def _environ() -> dict[str, str]:

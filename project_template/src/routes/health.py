@@ -7,9 +7,10 @@
 
 A cache outage is reported as `degraded` but keeps `/health/ready` at 200: the
 cache manager serves without cache meanwhile, and taking every instance out of
-rotation because Redis is down would turn a slowdown into an outage. In Keycloak
-mode, signing keys that cannot be fetched (protected routes answer 503) show as
-`auth` under `degraded` the same way.
+rotation because Redis is down would turn a slowdown into an outage. Other optional
+dependencies add their own check to `app.state.degraded_checks` (name -> async check
+returning `{"status": "up" | "down", ...}`), reported the same way: in Keycloak
+mode, `auth` says whether the realm's signing keys are at hand.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from src.core.cache import cache_manager
 from src.core.db import database
 from src.core.logging import get_logger
 from src.core.migrations import migration_status, module_config
-from src.core.security import AuthError
 
 router = APIRouter(tags=["health"])
 log = get_logger(__name__)
@@ -83,17 +83,6 @@ async def check_cache() -> dict[str, Any]:
     return result
 
 
-async def check_auth(backend: Any) -> dict[str, Any]:
-    """Keycloak mode: the realm's signing keys are at hand (fetched now if none are), so tokens can be checked."""
-    jwks = backend.jwks
-    if not jwks.loaded:
-        try:
-            await jwks.refresh()  # at most one attempt per second while Keycloak is down
-        except AuthError as exc:
-            return {"status": "down", "error": str(exc)}
-    return {"status": "up"}
-
-
 async def _bounded(check: Callable[[], Awaitable[dict[str, Any]]], limit: float) -> dict[str, Any]:
     try:
         async with asyncio.timeout(limit):
@@ -109,28 +98,21 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _no_check() -> None:
-    return None
-
-
 @router.get("/health/ready")
 async def ready(request: Request, response: Response) -> dict[str, Any]:
-    backend = request.app.state.auth_backend
-    # Only Keycloak mode depends on another service to check tokens (rbac checks them locally).
-    has_idp = getattr(backend, "jwks", None) is not None
-    database_state, migrations_state, cache_state, auth_state = await asyncio.gather(
+    optional: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = getattr(request.app.state, "degraded_checks", {})
+    names = ["database", "migrations", "cache", *optional]
+    states = await asyncio.gather(
         _bounded(check_database, READY_TIMEOUT),
         _bounded(check_migrations, READY_TIMEOUT),
         _bounded(check_cache, READY_TIMEOUT),
-        _bounded(functools.partial(check_auth, backend), READY_TIMEOUT) if has_idp else _no_check(),
+        *(_bounded(check, READY_TIMEOUT) for check in optional.values()),
     )
-    checks = {"database": database_state, "migrations": migrations_state, "cache": cache_state}
-    if auth_state is not None:
-        checks["auth"] = auth_state
+    checks = dict(zip(names, states, strict=True))
     failed = [name for name in ("database", "migrations") if checks[name]["status"] != "up"]
-    # Degraded, not failed: another instance could not check tokens either, and anonymous
-    # and public routes still work; every instance unready would turn that into a full outage.
-    degraded = [name for name in ("cache", "auth") if name in checks and checks[name]["status"] != "up"]
+    # Degraded, not failed: anonymous and public routes still work, and every instance unready
+    # because of a shared dependency would turn a slowdown into a full outage.
+    degraded = [name for name in ("cache", *optional) if checks[name]["status"] != "up"]
     if failed:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         log.warning("not ready", failed=failed, checks=checks)

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi.exceptions import RequestValidationError
 
 from modules.auth.enums import BuiltinRole
 from modules.auth.schemas import (
@@ -30,12 +31,17 @@ UserId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 
 @contextmanager
-def _http_errors() -> Iterator[None]:
-    """The service's errors as status codes: unknown role or permission 422, missing row 404, duplicate 409."""
+def _http_errors(*, names_at: tuple[str, ...] = ()) -> Iterator[None]:
+    """The service's errors as status codes: unknown role or permission 422, missing row 404, conflict 409.
+
+    `names_at`: where the request body holds the role or permission names, for the 422's `loc`.
+    """
     try:
         yield
     except UnknownNameError as exc:  # a subclass of IdentityNotFoundError: first
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+        # FastAPI's own validation-error shape, so clients read every 422 the same way.
+        error = {"type": "unknown_name", "loc": ("body", *names_at), "msg": str(exc), "input": exc.names}
+        raise RequestValidationError([error]) from None
     except IdentityNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
     except IdentityConflictError as exc:
@@ -51,7 +57,7 @@ async def list_users(
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
 async def create_user(data: UserCreate, session: SessionDep) -> UserRead:
-    with _http_errors():
+    with _http_errors(names_at=("roles",)):
         return await identity_service.create_user(session=session, data=data)
 
 
@@ -63,7 +69,7 @@ async def get_user(user_id: UserId, session: SessionDep) -> UserRead:
 
 @router.patch("/users/{user_id}")
 async def update_user(user_id: UserId, data: UserUpdate, session: SessionDep) -> UserRead:
-    with _http_errors():
+    with _http_errors(names_at=("roles",)):
         return await identity_service.update_user(session=session, user_id=user_id, data=data)
 
 
@@ -80,7 +86,7 @@ async def list_roles(session: SessionDep) -> list[RoleRead]:
 
 @router.post("/roles", status_code=status.HTTP_201_CREATED)
 async def create_role(data: RoleCreate, session: SessionDep) -> RoleRead:
-    with _http_errors():
+    with _http_errors(names_at=("permissions",)):
         return await identity_service.create_role(session=session, data=data)
 
 

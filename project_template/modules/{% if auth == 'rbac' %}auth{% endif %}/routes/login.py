@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from modules.auth.schemas import Me, RefreshRequest, TokenPair
@@ -14,7 +14,7 @@ from modules.auth.services import (
     LoginThrottledError,
     session_service,
 )
-from src.core.config import RbacSettings
+from src.core.auth_settings import RbacSettings
 from src.core.db import SessionDep
 from src.core.security import CurrentUser
 
@@ -29,11 +29,21 @@ def rbac_settings(request: Request) -> RbacSettings:
 Config = Annotated[RbacSettings, Depends(rbac_settings)]
 
 
+def no_store(response: Response) -> None:
+    """RFC 6749 5.1: a response carrying tokens must not be cached by the client or any proxy."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-@router.post("/login", responses={401: {"description": "Wrong credentials"}, 429: {"description": "Throttled"}})
+@router.post(
+    "/login",
+    dependencies=[Depends(no_store)],
+    responses={401: {"description": "Wrong credentials"}, 429: {"description": "Throttled"}},
+)
 async def login(
     request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, config: Config
 ) -> TokenPair:
@@ -52,7 +62,11 @@ async def login(
         ) from None
 
 
-@router.post("/refresh", responses={401: {"description": "Unknown, expired or reused refresh token"}})
+@router.post(
+    "/refresh",
+    dependencies=[Depends(no_store)],
+    responses={401: {"description": "Unknown, expired or reused refresh token"}},
+)
 async def refresh(body: RefreshRequest, session: SessionDep, config: Config) -> TokenPair:
     """A new token pair for a refresh token, which is spent; presenting it again revokes the login."""
     try:

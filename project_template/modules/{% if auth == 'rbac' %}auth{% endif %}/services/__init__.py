@@ -8,6 +8,7 @@ from modules.auth.services.identity_service import (
     IdentityConflictError,
     IdentityNotFoundError,
     IdentityService,
+    LockoutError,
     UnknownNameError,
     identity_service,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "IdentityService",
     "InvalidCredentialsError",
     "InvalidRefreshTokenError",
+    "LockoutError",
     "LoginThrottledError",
     "SessionService",
     "UnknownNameError",

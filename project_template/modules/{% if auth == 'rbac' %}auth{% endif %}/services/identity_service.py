@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from modules.auth.enums import BuiltinRole
 from modules.auth.models import AuthPermission, AuthRefreshToken, AuthRole, AuthUser, role_permissions, user_roles
 from modules.auth.schemas import (
     PermissionCreate,
@@ -22,7 +23,7 @@ from modules.auth.services import passwords
 
 
 class IdentityConflictError(Exception):
-    """The name is already taken (the route answers 409)."""
+    """The change conflicts with what exists, e.g. a name already taken (the route answers 409)."""
 
 
 class IdentityNotFoundError(Exception):
@@ -31,6 +32,14 @@ class IdentityNotFoundError(Exception):
 
 class UnknownNameError(IdentityNotFoundError):
     """The request names roles or permissions that do not exist (the route answers 422)."""
+
+    def __init__(self, kind: str, names: Iterable[str]) -> None:
+        self.names = sorted(names)
+        super().__init__(f"unknown {kind}: {', '.join(self.names)}")
+
+
+class LockoutError(IdentityConflictError):
+    """The change would leave nobody able to administer users and roles (the route answers 409)."""
 
 
 class IdentityService:
@@ -72,6 +81,9 @@ class IdentityService:
         """Change password, email, active flag or roles; unset fields stay."""
         user = await self._user(session, user_id)
         changes = data.model_dump(exclude_unset=True)
+        demoted = data.roles is not None and BuiltinRole.ADMIN not in data.roles
+        if demoted or data.is_active is False:
+            await self._keep_an_admin(session, user)
         if "password" in changes and data.password is not None:
             user.password_hash = await passwords.hash_password(data.password)
         if "email" in changes:
@@ -86,6 +98,7 @@ class IdentityService:
     async def delete_user(self, *, session: AsyncSession, user_id: int) -> None:
         """Delete a user with its role links and refresh tokens."""
         user = await self._user(session, user_id)
+        await self._keep_an_admin(session, user)
         # Explicit, not left to ON DELETE CASCADE: SQLite ignores foreign keys unless told
         # otherwise, and a reused id must not inherit a deleted user's roles or tokens.
         await session.execute(delete(user_roles).where(user_roles.c.user_id == user.id))
@@ -123,7 +136,9 @@ class IdentityService:
         return RoleRead.model_validate(role)
 
     async def delete_role(self, *, session: AsyncSession, name: str) -> None:
-        """Delete role `name`; users simply stop holding it."""
+        """Delete role `name`; users simply stop holding it. The built-in `admin` role stays."""
+        if name == BuiltinRole.ADMIN:
+            raise LockoutError(f"role {name!r} is built in: the admin routes and scripts/create_admin.py need it")
         role = await self._role(session, name)
         await session.execute(delete(user_roles).where(user_roles.c.role_id == role.id))
         await session.execute(delete(role_permissions).where(role_permissions.c.role_id == role.id))
@@ -176,7 +191,7 @@ class IdentityService:
         roles = list(await session.scalars(select(AuthRole).where(AuthRole.name.in_(wanted))))
         missing = wanted - {role.name for role in roles}
         if missing:
-            raise UnknownNameError(f"unknown roles: {', '.join(sorted(missing))}")
+            raise UnknownNameError("roles", missing)
         return roles
 
     async def _permissions(self, session: AsyncSession, names: Iterable[str]) -> list[AuthPermission]:
@@ -186,8 +201,27 @@ class IdentityService:
         found = list(await session.scalars(select(AuthPermission).where(AuthPermission.name.in_(wanted))))
         missing = wanted - {permission.name for permission in found}
         if missing:
-            raise UnknownNameError(f"unknown permissions: {', '.join(sorted(missing))}")
+            raise UnknownNameError("permissions", missing)
         return found
+
+    async def _keep_an_admin(self, session: AsyncSession, user: AuthUser) -> None:
+        """Refuse to delete, demote or deactivate the last active administrator."""
+        admin = next((role for role in user.roles if role.name == BuiltinRole.ADMIN), None)
+        if admin is None or not user.is_active:
+            return
+        # Locking the role's row serialises these checks on PostgreSQL: two admins removing each
+        # other at once must not both succeed (SQLite lets one writer at a time anyway).
+        await session.execute(select(AuthRole.id).where(AuthRole.id == admin.id).with_for_update())
+        others = await session.scalar(
+            select(func.count())
+            .select_from(user_roles)
+            .join(AuthUser, AuthUser.id == user_roles.c.user_id)
+            .where(user_roles.c.role_id == admin.id, AuthUser.is_active, AuthUser.id != user.id)
+        )
+        if not others:
+            raise LockoutError(
+                f"user {user.username!r} is the last active administrator: give another user the admin role first"
+            )
 
     async def _commit(self, session: AsyncSession, conflict: str) -> None:
         try:

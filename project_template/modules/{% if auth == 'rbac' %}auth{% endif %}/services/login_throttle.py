@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from modules.auth.models import AuthLoginFailure
-from src.core.config import RbacSettings
+from src.core.auth_settings import RbacSettings
 from src.core.logging import get_logger
 
 log = get_logger(__name__)

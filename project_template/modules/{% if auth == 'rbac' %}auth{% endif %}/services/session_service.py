@@ -14,7 +14,7 @@ from modules.auth.models import AuthRefreshToken, AuthUser
 from modules.auth.schemas import TokenPair
 from modules.auth.services import passwords
 from modules.auth.services.login_throttle import client_key, login_throttle
-from src.core.config import RbacSettings
+from src.core.auth_settings import RbacSettings
 from src.core.logging import get_logger
 from src.core.security.rbac import create_access_token
 
@@ -86,10 +86,12 @@ class SessionService:
             .values(used_at=now)
         )
         if spent.rowcount != 1:  # type: ignore[attr-defined]
+            if row.revoked_at is not None:  # logged out, or revoked when a token of this login was reused
+                raise InvalidRefreshTokenError("this login was revoked: log in again")
             await self._revoke_family(session=session, family=row.family, now=now)
             await session.commit()
             log.warning("refresh token reused: login revoked", user_id=row.user_id, family=row.family)
-            raise InvalidRefreshTokenError("refresh token already used; every session of this login is revoked")
+            raise InvalidRefreshTokenError("refresh token already used: this login was revoked, log in again")
         user = await session.get(AuthUser, row.user_id)
         if _aware(row.expires_at) <= now or user is None or not user.is_active:
             await session.commit()

@@ -63,7 +63,11 @@ async def test_conflicts_and_unknown_names(client: httpx.AsyncClient, make_user:
         f"{API}/users", json={"username": "olga", "password": "long-enough", "roles": ["ghost"]}, headers=ADMIN
     )
     assert unknown_role.status_code == 422
-    assert "ghost" in unknown_role.json()["detail"]
+    # FastAPI's validation-error shape, like every other 422: a list of {loc, msg, type}.
+    [error] = unknown_role.json()["detail"]
+    assert error["loc"] == ["body", "roles"]
+    assert error["msg"] == "unknown roles: ghost"
+    assert error["type"] == "unknown_name"
     short = await client.post(f"{API}/users", json={"username": "pete", "password": "short"}, headers=ADMIN)
     assert short.status_code == 422
     assert (await client.get(f"{API}/users/999999", headers=ADMIN)).status_code == 404
@@ -74,6 +78,9 @@ async def test_conflicts_and_unknown_names(client: httpx.AsyncClient, make_user:
     await client.post(f"{API}/roles", json={"name": "clerk"}, headers=ADMIN)
     bad_permissions = await client.put(f"{API}/roles/clerk/permissions", json=["ghost:write"], headers=ADMIN)
     assert bad_permissions.status_code == 422
+    assert bad_permissions.json()["detail"][0]["loc"] == ["body"]
+    role_with_ghost = await client.post(f"{API}/roles", json={"name": "x", "permissions": ["ghost:a"]}, headers=ADMIN)
+    assert role_with_ghost.json()["detail"][0]["loc"] == ["body", "permissions"]
     assert (await client.put(f"{API}/roles/ghost/permissions", json=[], headers=ADMIN)).status_code == 404
     await client.post(f"{API}/permissions", json={"name": "a:b"}, headers=ADMIN)
     assert (await client.post(f"{API}/permissions", json={"name": "a:b"}, headers=ADMIN)).status_code == 409
@@ -95,3 +102,38 @@ async def test_deactivate_then_delete_a_user(client: httpx.AsyncClient, make_use
     assert (await client.get(f"{API}/users/{user.id}", headers=ADMIN)).status_code == 404
     listed = await client.get(f"{API}/users", headers=ADMIN)
     assert all(u["username"] != "quinn" for u in listed.json())
+
+
+async def test_the_builtin_admin_role_cannot_be_deleted(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    await make_user("root", roles=("admin",))
+    response = await client.delete(f"{API}/roles/admin", headers=ADMIN)
+    assert response.status_code == 409
+    assert "built in" in response.json()["detail"]
+    assert "admin" in [r["name"] for r in (await client.get(f"{API}/roles", headers=ADMIN)).json()]
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [("DELETE", None), ("PATCH", {"roles": []}), ("PATCH", {"roles": ["clerk"]}), ("PATCH", {"is_active": False})],
+    ids=["delete", "demote", "demote-to-another-role", "deactivate"],
+)
+async def test_the_last_administrator_stays(
+    client: httpx.AsyncClient, make_user: MakeUser, method: str, body: dict[str, object] | None
+) -> None:
+    await client.post(f"{API}/roles", json={"name": "clerk"}, headers=ADMIN)
+    root = await make_user("root", roles=("admin",))
+    refused = await client.request(method, f"{API}/users/{root.id}", json=body, headers=ADMIN)
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (
+        "user 'root' is the last active administrator: give another user the admin role first"
+    )
+    assert (await client.get(f"{API}/users/{root.id}", headers=ADMIN)).json()["roles"] == ["admin"]
+
+    # An inactive administrator does not count: nobody could log in as them.
+    idle = await make_user("idle", roles=("admin",))
+    await client.patch(f"{API}/users/{idle.id}", json={"is_active": False}, headers=ADMIN)
+    assert (await client.request(method, f"{API}/users/{root.id}", json=body, headers=ADMIN)).status_code == 409
+
+    await make_user("second", roles=("admin",))
+    allowed = await client.request(method, f"{API}/users/{root.id}", json=body, headers=ADMIN)
+    assert allowed.status_code in {200, 204}, allowed.text

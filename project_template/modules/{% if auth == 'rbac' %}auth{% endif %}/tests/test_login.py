@@ -117,6 +117,7 @@ async def test_refresh_rotates_and_a_reused_token_revokes_the_login(
     assert "already used" in reused.json()["detail"]
     after_theft = await client.post(REFRESH, json={"refresh_token": rotated["refresh_token"]})
     assert after_theft.status_code == 401, "reuse revokes the whole family, including the newest token"
+    assert after_theft.json()["detail"] == "this login was revoked: log in again", "it was never used"
 
     other_login = (await login(client, "grace")).json()
     assert (await client.post(REFRESH, json={"refresh_token": other_login["refresh_token"]})).status_code == 200
@@ -145,7 +146,19 @@ async def test_logout_revokes_the_refresh_token(client: httpx.AsyncClient, make_
     assert (
         await client.post("/api/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]})
     ).status_code == 204
-    assert (await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})).status_code == 401
+    after = await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
+    assert after.status_code == 401
+    assert after.json()["detail"] == "this login was revoked: log in again"
+
+
+async def test_token_responses_are_never_cached(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    await make_user("kim")
+    tokens = await login(client, "kim")
+    refreshed = await client.post(REFRESH, json={"refresh_token": tokens.json()["refresh_token"]})
+    for response in (tokens, refreshed):
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["Pragma"] == "no-cache"
 
 
 async def test_refresh_picks_up_new_roles(

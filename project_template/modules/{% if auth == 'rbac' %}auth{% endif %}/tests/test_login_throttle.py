@@ -19,7 +19,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from modules.auth.models import AuthLoginFailure
 from modules.auth.services.login_throttle import client_key
 from modules.auth.tests.conftest import PASSWORD, MakeUser
-from src.core.config import RbacSettings, Settings
+from src.core.auth_settings import RbacSettings
+from src.core.config import Settings
 from src.core.db import database
 
 # The module, not the `session_service` instance that the package exports under the same name.

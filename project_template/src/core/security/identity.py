@@ -40,9 +40,7 @@ class AuthUnavailableError(AuthError):
 
 
 class AuthBackend(Protocol):
-    """Turns a bearer token into a `Principal`; one per app, chosen by `auth.mode`."""
-
-    mode: str
+    """Turns a bearer token into a `Principal`; one per app (`app.state.auth_backend`)."""
 
     async def start(self) -> None:
         """Acquire resources (HTTP client, key warm-up); must not fail when the IdP is down."""
@@ -52,12 +50,4 @@ class AuthBackend(Protocol):
 
     async def authenticate(self, token: str) -> Principal:
         """Validate `token`; raise `InvalidTokenError` or `AuthUnavailableError`."""
-        ...
-
-    def openapi_schemes(self) -> dict[str, dict[str, Any]]:
-        """OpenAPI security schemes by name: `BearerAuth` first, then alternatives /docs may offer."""
-        ...
-
-    def swagger_ui_init_oauth(self) -> dict[str, Any] | None:
-        """Swagger UI's OAuth2 client settings, when a scheme needs them."""
         ...
