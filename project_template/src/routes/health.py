@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Request, Response, status
 
 from src.core.cache import cache_manager
 from src.core.db import database
 from src.core.logging import get_logger
-from src.core.migrations import migration_status, module_config
 from src.core.security import AuthError
 
 router = APIRouter(tags=["health"])
@@ -45,9 +45,31 @@ async def check_database() -> dict[str, Any]:
     return {"status": "up", "latency_ms": round(latency, 2)}
 
 
+async def load_migrations() -> None:
+    """Import `src.core.migrations` and Alembic off the event loop, once.
+
+    Not at start-up: Alembic is slow to import and only the readiness probe needs it.
+    The probe loads it before its checks' time limits start.
+    """
+    if "src.core.migrations" not in sys.modules:
+        await asyncio.to_thread(importlib.import_module, "src.core.migrations")
+
+
+async def migration_status(*, quiet: bool = False) -> dict[str, dict[str, str | None]]:
+    """Each module's applied and latest revision."""
+    await load_migrations()
+    from src.core.migrations import migration_status as status
+
+    return await status(quiet=quiet)
+
+
 @functools.cache
 def known_revisions(module: str) -> frozenset[str]:
     """Every revision in this code's history of `module` (fixed while the process runs)."""
+    from alembic.script import ScriptDirectory
+
+    from src.core.migrations import module_config
+
     script = ScriptDirectory.from_config(module_config(module))
     return frozenset(revision.revision for revision in script.walk_revisions())
 
@@ -116,6 +138,7 @@ async def _no_check() -> None:
 @router.get("/health/ready")
 async def ready(request: Request, response: Response) -> dict[str, Any]:
     backend = request.app.state.auth_backend
+    await load_migrations()
     # Only Keycloak mode depends on another service to check tokens (rbac checks them locally).
     has_idp = getattr(backend, "jwks", None) is not None
     database_state, migrations_state, cache_state, auth_state = await asyncio.gather(
