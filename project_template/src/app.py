@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    install_error_handlers(app)  # a database outage is a JSON 503; other failures a JSON 500 (the middleware)
+    install_error_handlers(app)
     # Added before the conversation middleware, so it runs inside it (its log lines carry the ID).
     install_auth(app, settings)
     app.add_middleware(
