@@ -132,8 +132,8 @@ class RedisBackend:
     def __init__(self, config: CacheSettings) -> None:
         # Imported here: redis-py is slow to import, and processes on the memory backend never need it.
         from redis.asyncio import BlockingConnectionPool, Redis
+        from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
-        from redis.retry import Retry
 
         pool = BlockingConnectionPool.from_url(
             config.redis_url,
