@@ -91,7 +91,7 @@ async def test_json_access_lines_are_buffered_then_flushed(
     finally:
         structlog.contextvars.clear_contextvars()
     write_access_line({"event": "request", "conversation_id": "conv-5678-efgh", "method": "GET", "status": 200})
-    assert '"request"' not in capsys.readouterr().err, "written at once: the fast path must buffer"
+    assert '"request"' not in capsys.readouterr().err, "written at once: the writer must buffer"
     for _ in range(100):  # the flush timer fires after flush_interval; never wait forever
         await asyncio.sleep(0.02)
         err = capsys.readouterr().err
