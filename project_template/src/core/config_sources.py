@@ -7,8 +7,7 @@
 5. `config/<CONFIG_ENV>.yml` (default: development), its `${VAR}` and `${VAR:-default}`
    replaced from the environment, else `.env`.
 
-pydantic-settings reads each of them; what is added here is the substitution and
-error messages naming the file and the key to fix.
+pydantic-settings reads each; this module adds the substitution and messages naming what to fix.
 """
 
 from __future__ import annotations

@@ -112,11 +112,10 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 class AccessLog:
-    """The access-line writer: one rendered line per request into a buffer, flushed by time or size.
+    """One rendered line per request into a buffer, flushed by time or size; level error for a 5xx.
 
-    Lines skip the logging machinery, which would halve a trivial endpoint's throughput
-    (docs/observability.md); they keep the fields and timestamp format of every other
-    line. A 5xx answer is logged at level error, anything else at info.
+    It skips the logging machinery, which would halve a trivial endpoint's throughput
+    (docs/observability.md), but keeps the fields and timestamp format of other lines.
     """
 
     def __init__(
@@ -168,7 +167,6 @@ class AccessLog:
             self._timer = loop.call_later(self.flush_interval, self.flush)
 
     def flush(self) -> None:
-        """Write out the buffered lines now (shutdown, exit, tests)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

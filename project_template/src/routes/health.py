@@ -46,11 +46,7 @@ async def check_database() -> dict[str, Any]:
 
 
 async def load_migrations() -> None:
-    """Import `src.core.migrations` and Alembic off the event loop, once.
-
-    Not at start-up: Alembic is slow to import and only the readiness probe needs it.
-    The probe loads it before its checks' time limits start.
-    """
+    """Import `src.core.migrations` off the event loop, once: Alembic is slow to import and only probes need it."""
     if "src.core.migrations" not in sys.modules:
         await asyncio.to_thread(importlib.import_module, "src.core.migrations")
 
