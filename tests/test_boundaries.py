@@ -211,6 +211,8 @@ def downgrade() -> None:
 """,
 }
 CORE_IMPORT = "from modules.catalog.services import get_item  # expect: IMP-002\n\n__all__ = ['get_item']\n"
+# Core reaching up into routes breaks the src-layers contract (app > routes > middleware > core).
+LAYER_IMPORT = "from src.routes import health  # expect: IMP-003\n\n__all__ = ['health']\n"
 
 
 def expected_markers(root: Path) -> set[Finding]:
@@ -272,6 +274,7 @@ def test_every_planted_violation_is_reported_at_its_line(base: Path, tmp_path: P
     (root / "modules" / "stray").mkdir()
     (root / "modules" / "stray" / "code.py").write_text("X = 1\n")
     (root / "src" / "core" / "reaches_in.py").write_text(CORE_IMPORT)
+    (root / "src" / "core" / "reaches_up.py").write_text(LAYER_IMPORT)
 
     expected = expected_markers(root) | {
         ("modules/payments/__init__.py", 1, "LAYOUT-002"),

@@ -10,28 +10,28 @@ Writes (or extends) `routes/<service>.py`, `services/<service>_service.py`
 and `tests/test_<service>_<name>.py`, and includes a new routes file in the
 module's router. `--auth` defaults to `public` for GET and to `user` (a signed-in
 caller) for POST, PUT, PATCH and DELETE. Refuses a method and path the module
-already serves; nothing is written on bad input.
+already serves; nothing is written on bad input. The code comes from
+`scripts/templates/endpoint/` (see `scripts/endpoint_code.py`).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import importlib
 import keyword
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
+from endpoint_code import Endpoint, sources
 from fastapi import FastAPI
 from scaffolding import (
     PROJECT_ROOT,
     Transaction,
     UsageError,
-    add_export,
-    camel,
     defined_names,
     fail,
     relative,
@@ -40,7 +40,6 @@ from scaffolding import (
 )
 
 METHODS = ("get", "post", "put", "patch", "delete")
-WITH_BODY = ("post", "put", "patch")
 SEGMENT = re.compile(r"[a-z0-9][a-z0-9_-]*|\{[a-z_][a-z0-9_]*\}")
 SERVICE = re.compile(r"[a-z][a-z0-9_]*")
 # Names the generated code already uses in the same scope.
@@ -48,59 +47,9 @@ RESERVED_NAMES = frozenset({"self", "router", "session", "data", "cache"})
 AUTH_CHOICES = ("public", "user", "admin")
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    module: str
-    service: str
-    method: str
-    path: str  # relative to the module prefix: "/login", "/{order_id}/total"
-    name: str
-    auth: str
-
-    @property
-    def params(self) -> list[str]:
-        return re.findall(r"\{([a-z_][a-z0-9_]*)\}", self.path)
-
-    @property
-    def url(self) -> str:
-        return f"/api/v1/{self.module}{self.path}"
-
-    @property
-    def body(self) -> bool:
-        return self.method in WITH_BODY
-
-    @property
-    def request(self) -> str:
-        return f"{camel(self.name)}Request"
-
-    @property
-    def response(self) -> str:
-        return f"{camel(self.name)}Response"
-
-    @property
-    def service_class(self) -> str:
-        return f"{camel(self.service)}Service"
-
-    @property
-    def folder(self) -> Path:
-        return PROJECT_ROOT / "modules" / self.module
-
-
 def default_auth(method: str) -> str:
     """Reads may be public; a write is never anonymous unless asked for (`--auth public`)."""
     return "public" if method == "get" else "user"
-
-
-def param_type(name: str) -> str:
-    return "int" if name == "id" or name.endswith("_id") else "str"
-
-
-# PostgreSQL's `integer` stops at 2**31 - 1: a larger id is a 422, not a database error.
-BOUNDED_ID = "Annotated[int, Path(ge=1, le=2**31 - 1)]"
-
-
-def route_param(name: str) -> str:
-    return f"{name}: {BOUNDED_ID if param_type(name) == 'int' else 'str'}"
 
 
 def normalize(path: str) -> str:
@@ -124,52 +73,50 @@ def plan(args: argparse.Namespace) -> Endpoint:
     require_module(args.module)
     if not SERVICE.fullmatch(args.service) or keyword.iskeyword(args.service) or args.service in RESERVED_NAMES:
         raise UsageError(f"--service {args.service!r} must be a lowercase identifier such as auth or billing")
-    raw = args.path.strip()
-    segments = [s for s in raw.strip("/").split("/") if s] if raw.strip("/") else []
+    segments = [s for s in args.path.strip().strip("/").split("/") if s]
     for segment in segments:
         if not SEGMENT.fullmatch(segment):
             raise UsageError(
                 f"--path {args.path!r}: segment {segment!r} must be lowercase letters, digits, '-', '_' "
                 "or a {parameter}"
             )
-    path = "/" + "/".join(segments)
-    params = re.findall(r"\{([a-z_][a-z0-9_]*)\}", path)
-    if len(set(params)) != len(params):
-        raise UsageError(f"--path {args.path!r} repeats a parameter")
     words = [s.replace("-", "_") for s in segments if not s.startswith("{")]
     name = args.name or "_".join(words) or f"{args.method}_{args.service}"
     if not SERVICE.fullmatch(name) or keyword.iskeyword(name) or name in RESERVED_NAMES:
         raise UsageError(f"--name {name!r} must be a lowercase identifier")
-    endpoint = Endpoint(args.module, args.service, args.method, path, name, args.auth)
-    if (args.method.upper(), normalize(endpoint.url)) in served_routes(args.module):
-        raise UsageError(f"modules/{args.module} already serves {args.method.upper()} {endpoint.url}")
-    service_file = endpoint.folder / "services" / f"{args.service}_service.py"
-    if service_file.is_file() and endpoint.service_class not in defined_names(service_file):
-        raise UsageError(f"{relative(service_file)} has no class {endpoint.service_class} to add the method to")
+    e = Endpoint(args.module, args.service, args.method, "/" + "/".join(segments), name, args.auth)
+    if len(set(e.params)) != len(e.params):
+        raise UsageError(f"--path {args.path!r} repeats a parameter")
+    if (e.method.upper(), normalize(e.url)) in served_routes(e.module):
+        raise UsageError(f"modules/{e.module} already serves {e.method.upper()} {e.url}")
+    service_file = e.folder / "services" / f"{e.service}_service.py"
+    if service_file.is_file() and e.service_class not in defined_names(service_file):
+        raise UsageError(f"{relative(service_file)} has no class {e.service_class} to add the method to")
     taken = (
-        _bound_names(endpoint.folder / "routes" / f"{args.service}.py")
-        | _methods(endpoint.folder / "services" / f"{args.service}_service.py", endpoint.service_class)
-        | {p.stem.removeprefix(f"test_{args.service}_") for p in (endpoint.folder / "tests").glob("test_*.py")}
+        bound_names(e.folder / "routes" / f"{e.service}.py")
+        | bound_names(service_file, inside=e.service_class)
+        | {p.stem.removeprefix(f"test_{e.service}_") for p in (e.folder / "tests").glob("test_*.py")}
     )
     if name in taken:
         if args.name:
-            raise UsageError(f"{name!r} already exists in the {args.service} routes, service or tests; pick --name")
-        endpoint = Endpoint(args.module, args.service, args.method, path, f"{args.method}_{name}", args.auth)
-        if endpoint.name in taken:
-            raise UsageError(f"{endpoint.name!r} already exists in the {args.service} service; pass --name")
-    schemas = set().union(*(defined_names(p) for p in (endpoint.folder / "schemas").glob("*.py")))
-    for cls in (endpoint.request, endpoint.response):
+            raise UsageError(f"{name!r} already exists in the {e.service} routes, service or tests; pick --name")
+        e = dataclasses.replace(e, name=f"{e.method}_{name}")
+        if e.name in taken:
+            raise UsageError(f"{e.name!r} already exists in the {e.service} service; pass --name")
+    schemas = set().union(*(defined_names(p) for p in (e.folder / "schemas").glob("*.py")))
+    for cls in (e.request, e.response):
         if cls in schemas:
-            raise UsageError(f"a schema {cls} already exists in modules/{args.module}/schemas; pass --name")
-    return endpoint
+            raise UsageError(f"a schema {cls} already exists in modules/{e.module}/schemas; pass --name")
+    return e
 
 
-def _bound_names(path: Path) -> set[str]:
-    """Every top-level name of a Python file: a new route function must not shadow an import."""
-    if not path.is_file():
-        return set()
+def bound_names(path: Path, inside: str | None = None) -> set[str]:
+    """The top-level names of a Python file (imports included), or the methods of its class `inside`."""
+    body = ast.parse(path.read_text(encoding="utf-8")).body if path.is_file() else []
+    if inside is not None:
+        body = next((n.body for n in body if isinstance(n, ast.ClassDef) and n.name == inside), [])
     names: set[str] = set()
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+    for node in body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
@@ -177,198 +124,6 @@ def _bound_names(path: Path) -> set[str]:
         elif isinstance(node, ast.Assign):
             names.update(t.id for t in node.targets if isinstance(t, ast.Name))
     return names
-
-
-def _methods(path: Path, class_name: str) -> set[str]:
-    if not path.is_file():
-        return set()
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.ClassDef) and node.name == class_name:
-            return {n.name for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
-    return set()
-
-
-def schemas_source(e: Endpoint, current: str | None) -> str:
-    head = current or f'"""Schemas of the {e.service} endpoints of the {e.module} module."""\n'
-    imports = "from pydantic import BaseModel, Field\n" if e.body else "from pydantic import BaseModel\n"
-    parts = [_with_import(head, imports)]
-    if e.body:
-        parts.append(
-            f"class {e.request}(BaseModel):\n"
-            f'    """What {e.method.upper()} {e.url} accepts (replace with the real fields)."""\n\n'
-            f"    value: str = Field(min_length=1, max_length=200)\n"
-        )
-    parts.append(
-        f'class {e.response}(BaseModel):\n    """What {e.method.upper()} {e.url} returns."""\n\n    message: str\n'
-    )
-    return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
-
-
-def _with_import(source: str, line: str) -> str:
-    """`source` with the import `line` added after its imports, less the names it already binds."""
-    tree = ast.parse(source)
-    wanted = ast.parse(line).body[0]
-    assert isinstance(wanted, ast.ImportFrom)
-    bound = {alias.asname or alias.name for n in tree.body if isinstance(n, ast.ImportFrom) for alias in n.names}
-    missing = [alias.name for alias in wanted.names if alias.name not in bound]
-    if not missing:
-        return source
-    line = f"from {wanted.module} import {', '.join(missing)}\n"
-    imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
-    lines = source.splitlines()
-    if imports:
-        at = imports[-1].end_lineno or imports[-1].lineno
-    else:
-        first = tree.body[0] if tree.body else None
-        at = (first.end_lineno or 0) if isinstance(first, ast.Expr) else 0
-        line = "\n" + line
-    lines.insert(at, line.rstrip("\n"))
-    return "\n".join(lines) + "\n"
-
-
-def _signature(e: Endpoint) -> tuple[str, str]:
-    """(keyword parameters of the service method, the arguments the route passes)."""
-    params = [f"{p}: {param_type(p)}" for p in e.params] + ([f"data: {e.request}"] if e.body else [])
-    passed = [f"{p}={p}" for p in e.params] + (["data=data"] if e.body else [])
-    return "".join(f", {p}" for p in params), "".join(f", {p}" for p in passed)
-
-
-def service_source(e: Endpoint, current: str | None) -> str:
-    names = ", ".join([e.request, e.response] if e.body else [e.response])
-    schema_import = f"from modules.{e.module}.schemas.{e.service} import {names}\n"
-    params, _ = _signature(e)
-    shown = [f"{p}={{{p}}}" for p in e.params] + (["{data.value}"] if e.body else [])
-    message = f"{e.name}: {' '.join(shown)}".rstrip(": ").rstrip()
-    method = (
-        f"    async def {e.name}(self, *, session: AsyncSession{params}) -> {e.response}:\n"
-        f'        """{e.method.upper()} {e.url}: replace this echo with the real work."""\n'
-        f"        return {e.response}(message={'f' if shown else ''}{message!r})\n"
-    )
-    if current is None:
-        return (
-            f'"""The {e.service} service of the {e.module} module (other modules may call it)."""\n\n'
-            "from sqlalchemy.ext.asyncio import AsyncSession\n\n"
-            f"{schema_import}\n\n"
-            f"class {e.service_class}:\n"
-            f'    """Business logic behind the {e.service} endpoints; no HTTP here."""\n\n'
-            f"{method}\n\n"
-            f"{e.service}_service = {e.service_class}()\n"
-        )
-    source = _with_import(_with_import(current, schema_import), "from sqlalchemy.ext.asyncio import AsyncSession\n")
-    tree = ast.parse(source)
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == e.service_class)
-    lines = source.splitlines()
-    lines.insert(cls.end_lineno or cls.lineno, "\n" + method.rstrip("\n"))
-    return "\n".join(lines) + "\n"
-
-
-def route_source(e: Endpoint, current: str | None) -> str:
-    names = ", ".join([e.request, e.response] if e.body else [e.response])
-    bounded = any(param_type(p) == "int" for p in e.params)
-    fastapi = ["APIRouter"] + (["Depends"] if e.auth == "admin" else []) + (["Path"] if bounded else [])
-    imports = [
-        *(["from typing import Annotated\n"] if bounded else []),
-        f"from fastapi import {', '.join(fastapi)}\n",
-        f"from modules.{e.module}.schemas.{e.service} import {names}\n",
-        f"from modules.{e.module}.services.{e.service}_service import {e.service}_service\n",
-        "from src.core.db import SessionDep\n",
-    ]
-    if e.auth == "user":
-        imports.append("from src.core.security import CurrentUser\n")
-    if e.auth == "admin":
-        imports.append("from src.core.security import requires_role\n")
-    _, passed = _signature(e)
-    args = [route_param(p) for p in e.params] + ([f"data: {e.request}"] if e.body else [])
-    args += ["session: SessionDep"] + (["_user: CurrentUser"] if e.auth == "user" else [])
-    extra = ', dependencies=[Depends(requires_role("admin"))]' if e.auth == "admin" else ""
-    function = (
-        f'@router.{e.method}("{e.path}"{extra})\n'
-        f"async def {e.name}({', '.join(args)}) -> {e.response}:\n"
-        f"    return await {e.service}_service.{e.name}(session=session{passed})\n"
-    )
-    if current is None:
-        return (
-            f'"""Routes of the {e.service} endpoints, under /api/v1/{e.module}."""\n\n'
-            + "".join(imports)
-            + "\nrouter = APIRouter()\n\n\n"
-            + function
-        )
-    source = current
-    for line in imports:
-        source = _with_import(source, line)
-    tree = ast.parse(source)
-    router = next(
-        n
-        for n in tree.body
-        if isinstance(n, ast.Assign | ast.AnnAssign)
-        and any(
-            isinstance(t, ast.Name) and t.id == "router" for t in getattr(n, "targets", [getattr(n, "target", None)])
-        )
-    )
-    lines = source.splitlines()
-    # Before the existing routes: a static path (/login) must be matched before a parameter (/{id}).
-    lines.insert(router.end_lineno or router.lineno, "\n\n" + function.rstrip("\n"))
-    return "\n".join(lines) + "\n"
-
-
-def include_source(e: Endpoint, current: str) -> str:
-    """The module's routes/__init__.py with the new routes file included first."""
-    source = _with_import(current, f"from modules.{e.module}.routes import {e.service}\n")
-    lines = source.splitlines()
-    first = next((i for i, line in enumerate(lines) if line.startswith("router.include_router(")), None)
-    if first is None:
-        lines.append(f"router.include_router({e.service}.router)")
-    else:
-        lines.insert(first, f"router.include_router({e.service}.router)")
-    return "\n".join(lines) + "\n"
-
-
-def test_source(e: Endpoint) -> str:
-    url = e.url
-    for p in e.params:
-        url = url.replace(f"{{{p}}}", "1" if param_type(p) == "int" else "example")
-    shown = [f"{p}={'1' if param_type(p) == 'int' else 'example'}" for p in e.params] + (["example"] if e.body else [])
-    expected = f"{e.name}: {' '.join(shown)}".rstrip(": ").rstrip()
-    call = f'client.{e.method}("{url}"' + (', json={"value": "example"})' if e.body else ")")
-    role = {"public": None, "user": "sign_in()", "admin": 'sign_in("admin")'}[e.auth]
-    fixtures = "client: httpx.AsyncClient" + (", sign_in: Callable[..., None]" if role else "")
-    lines = [
-        f'"""{e.method.upper()} {e.url} (generated by scripts/create_endpoint.py; grow it with the endpoint)."""',
-        "",
-    ]
-    if role:
-        lines += ["from collections.abc import Callable", ""]
-    lines += ["import httpx", "", "", f"async def test_{e.name}({fixtures}) -> None:"]
-    if role:
-        lines.append(f"    {role}")
-    lines += [
-        f"    response = await {call}",
-        "    assert response.status_code == 200, response.text",
-        f'    assert response.json() == {{"message": "{expected}"}}',
-    ]
-    if any(param_type(p) == "int" for p in e.params):
-        too_big = e.url
-        for p in e.params:
-            too_big = too_big.replace(f"{{{p}}}", str(2**31) if param_type(p) == "int" else "example")
-        lines += [
-            "",
-            "",
-            f"async def test_{e.name}_refuses_an_id_beyond_a_database_integer({fixtures}) -> None:",
-            *([f"    {role}"] if role else []),
-            f"    assert (await {call.replace(url, too_big, 1)}).status_code == 422",
-        ]
-    if role:
-        lines += [
-            "",
-            "",
-            f"async def test_{e.name}_needs_a_signed_in_user(client: httpx.AsyncClient) -> None:",
-            f"    assert (await {call}).status_code == 401",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def read(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -391,27 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         fail(str(exc))
 
-    folder = e.folder
-    routes, service = folder / "routes" / f"{e.service}.py", folder / "services" / f"{e.service}_service.py"
-    schemas, test = folder / "schemas" / f"{e.service}.py", folder / "tests" / f"test_{e.service}_{e.name}.py"
     changes = Transaction()
-    changes.write(schemas, schemas_source(e, read(schemas)))
-    changes.write(service, service_source(e, read(service)))
-    changes.write(routes, route_source(e, read(routes)))
-    changes.write(test, test_source(e))
-    if read(service) is None:
-        changes.write(
-            folder / "services" / "__init__.py",
-            add_export(
-                folder / "services" / "__init__.py",
-                f"modules.{e.module}.services.{e.service}_service",
-                [e.service_class, f"{e.service}_service"],
-            ),
-        )
-    if read(routes) is None:
-        changes.write(
-            folder / "routes" / "__init__.py", include_source(e, read(folder / "routes" / "__init__.py") or "")
-        )
+    for path, content in sources(e).items():
+        changes.write(path, content)
     written = changes.commit()
     tidy(written)
     check = subprocess.run([sys.executable, "-c", f"import modules.{e.module}"], cwd=PROJECT_ROOT, check=False)
@@ -422,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"added {e.method.upper()} {e.url} -> {e.service}_service.{e.name}()")
     for path in written:
         print(f"  {relative(path)}")
-    print(f"next: fill in {e.service_class}.{e.name}, then `uv run pytest {relative(test)}`")
+    print(f"next: fill in {e.service_class}.{e.name}, then `uv run pytest {relative(e.test)}`")
     return 0
 
 

@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    install_error_handlers(app)  # a database outage is a JSON 503; other failures a JSON 500 (the middleware)
+    install_error_handlers(app)
     install_auth(app, settings)  # the backend that checks tokens for CurrentUser / requires_role
     app.add_middleware(
         ConversationMiddleware,

@@ -11,7 +11,10 @@ import os
 
 os.environ.setdefault("CONFIG_ENV", "test")
 
-from collections.abc import AsyncIterator
+import io
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +23,7 @@ from fastapi import FastAPI
 from src.app import create_app
 from src.core.cache.testing import cache_settings_for_tests
 from src.core.config import Settings, load_settings
+from src.core.logging import access_log
 
 
 def _required() -> bool:
@@ -59,3 +63,17 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
+
+
+@pytest.fixture
+def access_lines(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[dict[str, Any]]]:
+    """`access_lines()`: the access lines written so far in this test, as JSON through the real writer."""
+    access_log.flush()  # earlier tests' lines go where they were headed
+    stream = io.StringIO()
+    monkeypatch.setattr(access_log, "stream", stream)
+
+    def written() -> list[dict[str, Any]]:
+        access_log.flush()
+        return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+    return written

@@ -85,6 +85,35 @@ def test_dotenv_file_is_read(config_dir: Path) -> None:
     assert settings.debug is True
 
 
+def test_precedence_arguments_urls_environment_dotenv_yaml(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    yaml_values = (
+        "cache:\n  default_ttl: 1\n  key_prefix: yaml\n  max_connections: 7\ndatabase:\n  url: sqlite:///y.db\n"
+    )
+    write(config_dir, "development", BASE + yaml_values)
+    dotenv = "APP_CACHE__DEFAULT_TTL=2\nAPP_CACHE__KEY_PREFIX=dotenv\nDATABASE_URL=sqlite:///url.db\nUNRELATED=x\n"
+    (config_dir / ".env").write_text(dotenv)
+    monkeypatch.setenv("APP_CACHE__DEFAULT_TTL", "3")
+    monkeypatch.setenv("APP_DATABASE__URL", "sqlite:///app.db")
+    settings = load_settings()
+    assert settings.cache.default_ttl == 3  # the environment over .env over YAML
+    assert settings.cache.key_prefix == "dotenv"  # .env over YAML
+    assert settings.cache.max_connections == 7  # YAML where nothing else says
+    assert settings.database.url == "sqlite+aiosqlite:///url.db"  # DATABASE_URL (here from .env) over APP_*
+    chosen = load_settings(cache={"default_ttl": 4}, database={"url": "sqlite:///arg.db"})
+    assert (chosen.cache.default_ttl, chosen.database.url) == (4, "sqlite+aiosqlite:///arg.db")
+
+
+@pytest.mark.parametrize("where", ["environment", ".env"])
+def test_unknown_environment_key_is_rejected(config_dir: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    write(config_dir, "development", BASE)
+    if where == ".env":
+        (config_dir / ".env").write_text("APP_CACHE__BACKND=redis\n")
+    else:
+        monkeypatch.setenv("APP_CACHE__BACKND", "redis")
+    with pytest.raises(ConfigError, match="backnd"):
+        load_settings()
+
+
 def test_unknown_key_is_rejected(config_dir: Path) -> None:
     write(config_dir, "development", BASE + "cache:\n  backnd: redis\n")
     with pytest.raises(ConfigError, match="backnd"):

@@ -6,7 +6,7 @@ import logging
 import random
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -14,12 +14,13 @@ import pytest
 import structlog
 from fastapi import APIRouter, BackgroundTasks, FastAPI
 
-from src.core import logging as app_logging
 from src.core.config import LoggingSettings, load_settings
+from src.core.context import current_conversation_id, new_conversation_id
 from src.core.logging import configure_logging, flush_access_log
-from src.middleware.conversation import ConversationMiddleware, current_conversation_id, new_conversation_id
+from src.middleware.conversation import ConversationMiddleware
 
 HEADER = "x-conversation-id"
+AccessLines = Callable[[], list[dict[str, Any]]]
 background_done = asyncio.Event()
 
 
@@ -78,14 +79,6 @@ async def get(path: str, **kwargs: Any) -> httpx.Response:
     return await call("GET", path, **kwargs)
 
 
-@pytest.fixture
-def access_lines(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The access lines the middleware writes, whatever sink an earlier test configured."""
-    lines: list[dict[str, Any]] = []
-    monkeypatch.setattr(app_logging, "_access_sink", lines.append)
-    return lines
-
-
 async def test_header_is_reused_and_echoed() -> None:
     response = await get("/api/v1/shop/items/1", headers={HEADER: "abc-123-def-456"})
     assert response.headers[HEADER] == "abc-123-def-456"
@@ -120,19 +113,18 @@ async def test_malformed_cookie_does_not_fail_request() -> None:
     assert uuid.UUID(response.headers[HEADER])
 
 
-async def test_every_log_line_carries_the_id(access_lines: list[dict[str, Any]]) -> None:
+async def test_every_log_line_carries_the_id(access_lines: AccessLines) -> None:
     with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         response = await get("/api/v1/shop/items/7", headers={HEADER: "trace-me-please"})
     assert response.status_code == 200
     assert [line["event"] for line in logs] == ["handling"]
     assert logs[0]["conversation_id"] == "trace-me-please"
-    assert [line["conversation_id"] for line in access_lines] == ["trace-me-please"]
+    assert [line["conversation_id"] for line in access_lines()] == ["trace-me-please"]
 
 
-async def test_one_access_line_with_route_template_and_module(access_lines: list[dict[str, Any]]) -> None:
+async def test_one_access_line_with_route_template_and_module(access_lines: AccessLines) -> None:
     await get("/api/v1/shop/items/7?token=s3cret", headers={"authorization": "Bearer s3cret", "cookie": "sid=s3cret"})
-    assert len(access_lines) == 1
-    line = access_lines[0]
+    [line] = access_lines()
     assert line["event"] == "request"
     assert line["method"] == "GET"
     assert line["route"] == "/api/v1/shop/items/{item_id}"
@@ -143,29 +135,29 @@ async def test_one_access_line_with_route_template_and_module(access_lines: list
     assert "s3cret" not in json.dumps(line)
 
 
-async def test_unmatched_route_is_labelled(access_lines: list[dict[str, Any]]) -> None:
+async def test_unmatched_route_is_labelled(access_lines: AccessLines) -> None:
     response = await get("/nowhere/42")
     assert response.status_code == 404
-    assert [(line["route"], line["status"]) for line in access_lines] == [("<unmatched>", 404)]
+    assert [(line["route"], line["status"]) for line in access_lines()] == [("<unmatched>", 404)]
 
 
-async def test_plain_starlette_routes_get_their_path(access_lines: list[dict[str, Any]]) -> None:
+async def test_plain_starlette_routes_get_their_path(access_lines: AccessLines) -> None:
     response = await get("/docs")  # FastAPI's /docs, /redoc and /openapi.json are plain Starlette routes
     assert response.status_code == 200
-    assert [(line["route"], line["module"]) for line in access_lines] == [("/docs", "core")]
+    assert [(line["route"], line["module"]) for line in access_lines()] == [("/docs", "core")]
 
 
-async def test_unhandled_error_is_a_500_access_line(access_lines: list[dict[str, Any]]) -> None:
+async def test_unhandled_error_is_a_500_access_line(access_lines: AccessLines) -> None:
     response = await get("/api/v1/shop/boom", headers={HEADER: "failing-request"})
     assert response.status_code == 500
     assert response.headers[HEADER] == "failing-request"
     assert response.json() == {"detail": "internal error", "conversation_id": "failing-request"}
-    assert [(line["route"], line["status"]) for line in access_lines] == [("/api/v1/shop/boom", 500)]
-    assert access_lines[0]["conversation_id"] == "failing-request"
+    assert [(line["route"], line["status"]) for line in access_lines()] == [("/api/v1/shop/boom", 500)]
+    assert access_lines()[0]["conversation_id"] == "failing-request"
     assert current_conversation_id() is None, "answered inside the middleware: the ID is unbound afterwards"
 
 
-async def test_background_work_carries_the_id(access_lines: list[dict[str, Any]]) -> None:
+async def test_background_work_carries_the_id(access_lines: AccessLines) -> None:
     with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         background_done.clear()
         await call("POST", "/api/v1/shop/jobs", headers={HEADER: "queued-by-request"})
@@ -197,7 +189,7 @@ async def test_context_does_not_leak_between_requests() -> None:
     assert current_conversation_id() is None
 
 
-async def test_mounted_apps_and_proxy_root_path(access_lines: list[dict[str, Any]]) -> None:
+async def test_mounted_apps_and_proxy_root_path(access_lines: AccessLines) -> None:
     inner = FastAPI()
 
     @inner.get("/things/{thing_id}")
@@ -211,7 +203,7 @@ async def test_mounted_apps_and_proxy_root_path(access_lines: list[dict[str, Any
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         response = await client.get("/behind-proxy/legacy/things/5")
     assert response.status_code == 200
-    assert [line["route"] for line in access_lines] == ["/legacy/things/{thing_id}"]
+    assert [line["route"] for line in access_lines()] == ["/legacy/things/{thing_id}"]
 
 
 async def test_sync_routes_in_threads_carry_the_id() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import socket
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
 
@@ -21,9 +21,10 @@ from src.app import create_app
 from src.core.config import Settings
 from src.core.db import SessionDep
 from src.core.errors import is_database_unavailable
-from src.core.logging import JsonLinesAccessLog
+from src.core.logging import AccessLog
 
 HEADER = "x-conversation-id"
+AccessLines = Callable[[], list[dict[str, Any]]]
 
 
 def closed_port() -> int:
@@ -77,17 +78,17 @@ def capture() -> AbstractContextManager[list[MutableMapping[str, Any]]]:
     return structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars])
 
 
-def access_line(logs: list[MutableMapping[str, Any]]) -> dict[str, Any]:
+def access_line(access_lines: AccessLines) -> dict[str, Any]:
     """The request's access line, reduced to what these tests look at."""
-    (line,) = (line for line in logs if line["event"] == "request")
-    return {key: line[key] for key in ("status", "conversation_id", "log_level")}
+    (line,) = access_lines()
+    return {key: line[key] for key in ("status", "conversation_id", "level")}
 
 
 def with_database(settings: Settings, url: str) -> Settings:
     return settings.model_copy(update={"database": settings.database.model_copy(update={"url": url})})
 
 
-async def test_database_outage_is_a_json_503_with_the_id(settings: Settings) -> None:
+async def test_database_outage_is_a_json_503_with_the_id(settings: Settings, access_lines: AccessLines) -> None:
     down = with_database(settings, f"postgresql+asyncpg://app@127.0.0.1:{closed_port()}/app")
     async with serving(down) as client:
         with capture() as logs:  # after create_app, which configures logging
@@ -100,11 +101,13 @@ async def test_database_outage_is_a_json_503_with_the_id(settings: Settings) -> 
     warning = next(line for line in logs if line["event"] == "database unavailable")
     assert warning["conversation_id"] == "my-trace-123"
     assert warning["log_level"] == "warning"
-    assert access_line(logs) == {"status": 503, "conversation_id": "my-trace-123", "log_level": "error"}
+    assert access_line(access_lines) == {"status": 503, "conversation_id": "my-trace-123", "level": "error"}
 
 
 @pytest.mark.parametrize("debug", [False, True])
-async def test_unhandled_error_is_a_json_500_without_traceback(settings: Settings, debug: bool) -> None:
+async def test_unhandled_error_is_a_json_500_without_traceback(
+    settings: Settings, debug: bool, access_lines: AccessLines
+) -> None:
     async with serving(settings.model_copy(update={"debug": debug})) as client:
         with capture() as logs:
             response = await client.get("/api/v1/probe/boom", headers={HEADER: "failing-request-1"})
@@ -117,7 +120,7 @@ async def test_unhandled_error_is_a_json_500_without_traceback(settings: Setting
     assert logged["conversation_id"] == "failing-request-1"
     assert logged["log_level"] == "error"
     assert logged["exc_info"] is True  # the traceback goes to the log
-    assert access_line(logs) == {"status": 500, "conversation_id": "failing-request-1", "log_level": "error"}
+    assert access_line(access_lines) == {"status": 500, "conversation_id": "failing-request-1", "level": "error"}
     assert "conversation_id" not in structlog.contextvars.get_contextvars(), "the ID must not leak past the request"
 
 
@@ -164,7 +167,7 @@ def test_which_errors_mean_the_database_is_unavailable(error: Exception, outage:
 
 def test_buffered_json_access_line_of_a_5xx_is_an_error() -> None:
     stream = io.StringIO()
-    sink = JsonLinesAccessLog(stream)
+    sink = AccessLog(stream)
     sink({"event": "request", "status": 200})
     sink({"event": "request", "status": 503})
     sink.flush()

@@ -1,31 +1,23 @@
-"""Settings: YAML files per environment, `${VAR}` substitution, environment overrides.
+"""Settings: one typed object, built once from `config/<CONFIG_ENV>.yml` and the environment.
 
-Precedence, highest first: explicit arguments, `DATABASE_URL` / `REDIS_URL`,
-`APP_<SECTION>__<KEY>` variables, `.env`, then `config/<CONFIG_ENV>.yml`.
+Where the values come from, and which wins: `src/core/config_sources.py`.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from src.core.auth_settings import AuthSettings
+from src.core.config_sources import ConfigError as ConfigError  # raised by load_settings, caught by callers
+from src.core.config_sources import config_env, read_environ, settings_sources
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = PROJECT_ROOT / "config"
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
-
-
-class ConfigError(RuntimeError):
-    """The configuration cannot be loaded; the message says what to fix."""
 
 
 class Section(BaseModel):
@@ -148,106 +140,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        environ = _environ()
-        return (
-            init_settings,
-            _UrlOverrides(settings_cls, environ),
-            env_settings,
-            _Mapping(settings_cls, _app_prefixed(dotenv_values(PROJECT_ROOT / ".env"))),
-            _YamlFile(settings_cls, environ),
-        )
-
-
-def _environ() -> dict[str, str]:
-    """The process environment, falling back to `.env` for unset variables."""
-    file_values = {k: v for k, v in dotenv_values(PROJECT_ROOT / ".env").items() if v is not None}
-    return {**file_values, **os.environ}
-
-
-def _app_prefixed(values: dict[str, str | None]) -> dict[str, Any]:
-    nested: dict[str, Any] = {}
-    for key, value in values.items():
-        if value is None or not key.startswith("APP_"):
-            continue
-        *path, leaf = key.removeprefix("APP_").lower().split("__")
-        node = nested
-        for part in path:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return nested
-
-
-def config_env(environ: dict[str, str] | None = None) -> str:
-    """The configuration name: `CONFIG_ENV`, else `development`."""
-    return (environ if environ is not None else _environ()).get("CONFIG_ENV", "development")
-
-
-def substitute(value: Any, environ: dict[str, str], where: str = "") -> Any:
-    """Replace `${VAR}` and `${VAR:-default}` in every string of a YAML tree."""
-    if isinstance(value, dict):
-        return {k: substitute(v, environ, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [substitute(v, environ, f"{where}[{i}]") for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-
-    def replace(match: re.Match[str]) -> str:
-        # As in the shell, `:-` treats an empty variable like an unset one.
-        name, default = match.group(1), match.group(2)
-        if environ.get(name):
-            return environ[name]
-        if default is not None:
-            return default
-        raise ConfigError(f"environment variable {name} is not set (needed by '{where}')")
-
-    return _VAR.sub(replace, value)
-
-
-def load_yaml(name: str, environ: dict[str, str]) -> dict[str, Any]:
-    path = CONFIG_DIR / f"{name}.yml"
-    if not path.is_file():
-        known = sorted(p.stem for p in CONFIG_DIR.glob("*.yml"))
-        raise ConfigError(f"CONFIG_ENV={name!r} but {path} does not exist (known: {', '.join(known)})")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.relative_to(PROJECT_ROOT)} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping at the top level")
-    try:
-        substituted: dict[str, Any] = substitute(data, environ)
-    except ConfigError as exc:
-        raise ConfigError(f"{path.relative_to(PROJECT_ROOT)}: {exc}") from None
-    return substituted
-
-
-class _Mapping(PydanticBaseSettingsSource):
-    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
-        super().__init__(settings_cls)
-        self._data = data
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self._data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return self._data
-
-
-class _YamlFile(_Mapping):
-    def __init__(self, settings_cls: type[BaseSettings], environ: dict[str, str]) -> None:
-        super().__init__(settings_cls, load_yaml(config_env(environ), environ))
-
-
-class _UrlOverrides(_Mapping):
-    """`DATABASE_URL` and `REDIS_URL`, the names every platform sets, win over YAML."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: dict[str, str]) -> None:
-        data: dict[str, Any] = {}
-        if environ.get("DATABASE_URL"):
-            data["database"] = {"url": environ["DATABASE_URL"]}
-        if environ.get("REDIS_URL"):
-            data["cache"] = {"redis_url": environ["REDIS_URL"]}
-        super().__init__(settings_cls, data)
+        return settings_sources(settings_cls, init_settings, env_settings, root=PROJECT_ROOT, config_dir=CONFIG_DIR)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -257,17 +150,10 @@ def load_settings(**overrides: Any) -> Settings:
     except ConfigError:
         raise
     except ValueError as exc:
-        raise ConfigError(f"invalid configuration ({config_env()}): {exc}") from None
+        name = config_env(read_environ(PROJECT_ROOT / ".env"))
+        raise ConfigError(f"invalid configuration ({name}): {exc}") from None
 
 
 @lru_cache
 def get_settings() -> Settings:
     return load_settings()
-
-
-def __getattr__(name: str) -> Any:
-    # `from src.core.config import settings` works, but loads lazily: importing
-    # this module never reads files, so tests can set CONFIG_ENV first.
-    if name == "settings":
-        return get_settings()
-    raise AttributeError(name)

@@ -21,8 +21,8 @@ import httpx
 import stamina
 
 from src.core.config import HttpClientSettings, HttpServiceSettings
+from src.core.context import HEADER_NAME, current_conversation_id, new_conversation_id
 from src.core.logging import get_logger
-from src.middleware.conversation import HEADER, current_conversation_id, new_conversation_id
 
 log = get_logger(__name__)
 
@@ -47,9 +47,6 @@ class _RetryableStatusError(Exception):
     def __init__(self, response: httpx.Response) -> None:
         super().__init__(f"HTTP {response.status_code}")
         self.response = response
-
-
-HEADER_NAME = HEADER.decode()
 
 
 async def _add_conversation_id(request: httpx.Request) -> None:

@@ -5,11 +5,9 @@ Standard-library loggers (uvicorn, SQLAlchemy, httpx) go through
 conversation ID too. Secrets (Authorization, cookies, passwords, tokens) are
 redacted from every line.
 
-The per-request access line takes a shortcut when the output is JSON: it is
-serialised with orjson into a buffer that is flushed every
-`logging.flush_interval` seconds (and at exit), because the same line through
-stdlib logging and `ProcessorFormatter` costs about 57 us, half a trivial
-endpoint's time. Same fields and timestamp format as every other line.
+The per-request access line has one writer in every environment, tests included
+(`AccessLog`): rendered at once, buffered, and written every
+`logging.flush_interval` seconds, at 64 KiB, at shutdown and at exit.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ import asyncio
 import atexit
 import logging
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -50,8 +48,6 @@ SECRET_KEYS = frozenset(
     }
 )
 
-AccessSink = Callable[[dict[str, Any]], None]
-
 
 def redact(value: Any) -> Any:
     """A copy of `value` with secret-looking keys (and header pairs) masked, at any depth."""
@@ -78,12 +74,6 @@ def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
         elif isinstance(value, Mapping | list | tuple):
             event_dict[key] = redact(value)
     return event_dict
-
-
-def _renderer(fmt: str, environment: str) -> Processor:
-    if _resolved_format(fmt, environment) == "console":
-        return structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    return structlog.processors.JSONRenderer(serializer=_orjson_str)
 
 
 def _resolved_format(fmt: str, environment: str) -> str:
@@ -121,8 +111,12 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-class JsonLinesAccessLog:
-    """One orjson line per request into a buffer, flushed by time or size, never per line."""
+class AccessLog:
+    """One rendered line per request into a buffer, flushed by time or size; level error for a 5xx.
+
+    It skips the logging machinery, which would halve a trivial endpoint's throughput
+    (docs/observability.md), but keeps the fields and timestamp format of other lines.
+    """
 
     def __init__(
         self,
@@ -130,27 +124,39 @@ class JsonLinesAccessLog:
         *,
         flush_interval: float = 0.5,
         max_buffer: int = 64 * 1024,
+        level: int = logging.INFO,
+        console: Processor | None = None,
         processors: Iterable[Processor] = (),
     ) -> None:
-        self._stream = stream
-        # Extra processors (tracing adds trace and span IDs) run on access lines too.
-        self.processors = list(processors)
+        self.stream = stream  # None: whatever `sys.stderr` is when flushing
         self.flush_interval = flush_interval
         self.max_buffer = max_buffer
+        self.level = level
+        # A console renderer writes readable lines, at once (a person is watching).
+        self.console = console
+        # Extra processors (tracing adds trace and span IDs) run on access lines too.
+        self.processors = list(processors)
         self._chunks: list[bytes] = []
         self._size = 0
         self._timer: asyncio.TimerHandle | None = None
 
     def __call__(self, fields: dict[str, Any]) -> None:
-        level = fields["level"] = "error" if fields.get("status", 0) >= 500 else "info"
+        error = fields.get("status", 0) >= 500
+        if (logging.ERROR if error else logging.INFO) < self.level:
+            return
+        level = fields["level"] = "error" if error else "info"
         fields["logger"] = "access"
         fields["timestamp"] = datetime.now(UTC)
         for processor in self.processors:
             fields = processor(None, level, fields)  # type: ignore[assignment]
-        line = orjson.dumps(fields, default=str, option=orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE)
+        if self.console is not None:
+            fields["timestamp"] = fields["timestamp"].isoformat().replace("+00:00", "Z")
+            line = (str(self.console(None, level, fields)) + "\n").encode()
+        else:
+            line = orjson.dumps(fields, default=str, option=orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE)
         self._chunks.append(line)
         self._size += len(line)
-        if self._size >= self.max_buffer:
+        if self._size >= self.max_buffer or self.console is not None:
             self.flush()
         elif self._timer is None:
             try:
@@ -169,7 +175,7 @@ class JsonLinesAccessLog:
         data = b"".join(self._chunks).decode()
         self._chunks.clear()
         self._size = 0
-        stream = self._stream or sys.stderr
+        stream = self.stream or sys.stderr
         try:
             stream.write(data)
             stream.flush()
@@ -177,34 +183,18 @@ class JsonLinesAccessLog:
             pass
 
 
-def _structlog_access() -> AccessSink:
-    # A fresh logger per configuration: a cached one would keep old processors.
-    logger = structlog.get_logger("access")
-
-    def write(fields: dict[str, Any]) -> None:
-        fields.pop("event", None)
-        if fields.get("status", 0) >= 500:
-            logger.error("request", **fields)
-        else:
-            logger.info("request", **fields)
-
-    return write
-
-
-# The access line writer in use; `configure_logging` picks it. The middleware
-# calls `write_access_line`, which always goes to the current one.
-_access_sink: AccessSink = _structlog_access()
+# The one writer; `configure_logging` sets its format, level and processors.
+access_log = AccessLog()
 
 
 def write_access_line(fields: dict[str, Any]) -> None:
-    """Write one access line (`event` = "request") through the configured sink; level error for a 5xx."""
-    _access_sink(fields)
+    """Write one access line (`event` = "request"); level error for a 5xx."""
+    access_log(fields)
 
 
 def flush_access_log() -> None:
     """Write out buffered access lines now (shutdown, tests)."""
-    if isinstance(_access_sink, JsonLinesAccessLog):
-        _access_sink.flush()
+    access_log.flush()
 
 
 def configure_logging(
@@ -214,12 +204,16 @@ def configure_logging(
     extra_processors: Iterable[Processor] = (),
 ) -> None:
     """Route structlog, the standard library and the access line through one set of processors."""
-    global _access_sink
     level = logging.getLevelName(config.level.upper())
     if not isinstance(level, int):
         raise ValueError(f"unknown log level {config.level!r}")
     extra = list(extra_processors)
-    renderer = _renderer(config.format, environment)
+    console = _resolved_format(config.format, environment) == "console"
+    renderer: Processor = (
+        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        if console
+        else structlog.processors.JSONRenderer(serializer=_orjson_str)
+    )
 
     structlog.configure(
         processors=[
@@ -254,12 +248,11 @@ def configure_logging(
     for name in WARNING_LOGGERS:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
-    flush_access_log()
-    # Tests keep the plain path: lines appear at once, where capture tools look for them.
-    fast = _resolved_format(config.format, environment) == "json" and level <= logging.INFO and environment != "test"
-    _access_sink = (
-        JsonLinesAccessLog(flush_interval=config.flush_interval, processors=extra) if fast else _structlog_access()
-    )
+    access_log.flush()
+    access_log.flush_interval = config.flush_interval
+    access_log.level = level
+    access_log.console = renderer if console else None
+    access_log.processors = extra
 
 
 atexit.register(flush_access_log)

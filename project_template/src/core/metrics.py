@@ -1,15 +1,9 @@
 """Prometheus metrics: HTTP requests, the database pool, and (from the cache) hits and misses.
 
-Labels stay bounded: the route *template* (`/api/v1/users/{user_id}`, never the
-raw path), the status *class* (`2xx`), a fixed set of methods, and the module
-that owns the route.
-
-Recording a request is on every request's path, so in one process it is plain
-arithmetic on a record per (method, route, status), turned into Prometheus
-families only when `/metrics` is scraped; `prometheus_client`'s own objects take
-a lock per update and cost several times as much. With `PROMETHEUS_MULTIPROC_DIR`
-set (several workers), the values must live in that directory's files: there the
-`prometheus_client` objects record them, and `/metrics` aggregates every worker.
+Labels stay bounded: the route template, the status class (`2xx`), known methods, the module.
+In one process a request is recorded as plain arithmetic and turned into Prometheus families
+only when scraped (`prometheus_client`'s objects lock on every update); with
+`PROMETHEUS_MULTIPROC_DIR` (several workers) those objects keep the values in its files.
 """
 
 from __future__ import annotations

@@ -6,59 +6,25 @@ header and bound to structlog's context, so every log line of the request
 (standard-library loggers and tasks it starts included) carries it. One access
 line per request: method, route template, path, status, duration, module; no
 headers, so no secrets. One class with a single `send` wrapper because every
-layer costs: a `BaseHTTPMiddleware` alone takes 63% of a trivial endpoint's
-throughput, this whole middleware about 20% (see the template's bench/).
+middleware layer costs throughput (docs/observability.md).
 """
 
 from __future__ import annotations
 
-import os
-import random
 import re
 import time
 from http.cookies import SimpleCookie
 
-import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.core import logging as app_logging
+from src.core.context import CONTEXT_KEY, CONVERSATION_ID, COOKIE_NAME, HEADER_NAME, new_conversation_id
 from src.core.errors import answer_unhandled_error
 from src.core.metrics import UNMATCHED, HttpMetrics, module_of
 
-HEADER = b"x-conversation-id"
-COOKIE = "conversation_id"
-_COOKIE_BYTES = COOKIE.encode()
-CONTEXT_KEY = "conversation_id"
+HEADER = HEADER_NAME.encode()
+_COOKIE_BYTES = COOKIE_NAME.encode()
 _VALID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:-]{7,127}")
-# The context variable structlog merges into every line as `conversation_id`
-# (`Token.var` of one bind). Setting it directly skips the generic
-# `bind_contextvars(**kw)` / `reset_contextvars(**tokens)` dance on every request.
-_probe = structlog.contextvars.bind_contextvars(**{CONTEXT_KEY: None})
-_ID_VAR = _probe[CONTEXT_KEY].var
-structlog.contextvars.reset_contextvars(**_probe)
-
-
-# IDs correlate log lines; they are not secrets. A private generator seeded from
-# os.urandom avoids a system call per request (`uuid.uuid4()` makes one, and costs
-# several microseconds here) and is immune to `random.seed()` calls elsewhere;
-# reseeding after fork keeps pre-forked workers from repeating each other's IDs.
-_rng = random.Random()  # noqa: S311 - not used for security
-os.register_at_fork(after_in_child=_rng.seed)
-_bits = _rng.getrandbits
-_VERSION_MASK = ~((0xF << 76) | (0x3 << 62))
-_VERSION_BITS = (0x4 << 76) | (0x2 << 62)  # UUID version 4, RFC 4122 variant
-
-
-def new_conversation_id() -> str:
-    """A random UUID4 string."""
-    h = f"{_bits(128) & _VERSION_MASK | _VERSION_BITS:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def current_conversation_id() -> str | None:
-    """The ID bound for the running request (or a task it started), if any."""
-    value = _ID_VAR.get(None)
-    return value if isinstance(value, str) else None
 
 
 def _incoming_id(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -70,7 +36,7 @@ def _incoming_id(headers: list[tuple[bytes, bytes]]) -> str | None:
             cookie_header = value
     if cookie_header is not None and _COOKIE_BYTES in cookie_header:
         try:
-            morsel = SimpleCookie(cookie_header.decode("latin-1")).get(COOKIE)
+            morsel = SimpleCookie(cookie_header.decode("latin-1")).get(COOKIE_NAME)
         except Exception:  # a malformed Cookie header must not fail the request
             return None
         if morsel is not None and _VALID.fullmatch(morsel.value.encode("latin-1")):
@@ -142,7 +108,7 @@ class ConversationMiddleware:
         server_root_path = scope.get("root_path", "")
         conversation_id = _incoming_id(scope["headers"]) or new_conversation_id()
         scope.setdefault("state", {})[CONTEXT_KEY] = conversation_id
-        token = _ID_VAR.set(conversation_id)
+        token = CONVERSATION_ID.set(conversation_id)
         echoed = conversation_id.encode("ascii")
         method = scope["method"]
         metrics = self.metrics
@@ -192,4 +158,4 @@ class ConversationMiddleware:
             # When the error escapes (the response had started) the ID stays bound: the server's
             # own "Exception in ASGI application" line, logged next in this request's task, carries it.
             if not failed:
-                _ID_VAR.reset(token)
+                CONVERSATION_ID.reset(token)

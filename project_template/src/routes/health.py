@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Request, Response, status
 
 from src.core.cache import cache_manager
 from src.core.db import database
 from src.core.logging import get_logger
-from src.core.migrations import migration_status, module_config
 
 router = APIRouter(tags=["health"])
 log = get_logger(__name__)
@@ -45,9 +45,27 @@ async def check_database() -> dict[str, Any]:
     return {"status": "up", "latency_ms": round(latency, 2)}
 
 
+async def load_migrations() -> None:
+    """Import `src.core.migrations` off the event loop, once: Alembic is slow to import and only probes need it."""
+    if "src.core.migrations" not in sys.modules:
+        await asyncio.to_thread(importlib.import_module, "src.core.migrations")
+
+
+async def migration_status(*, quiet: bool = False) -> dict[str, dict[str, str | None]]:
+    """Each module's applied and latest revision."""
+    await load_migrations()
+    from src.core.migrations import migration_status as status
+
+    return await status(quiet=quiet)
+
+
 @functools.cache
 def known_revisions(module: str) -> frozenset[str]:
     """Every revision in this code's history of `module` (fixed while the process runs)."""
+    from alembic.script import ScriptDirectory
+
+    from src.core.migrations import module_config
+
     script = ScriptDirectory.from_config(module_config(module))
     return frozenset(revision.revision for revision in script.walk_revisions())
 
@@ -101,6 +119,7 @@ async def live() -> dict[str, str]:
 @router.get("/health/ready")
 async def ready(request: Request, response: Response) -> dict[str, Any]:
     optional: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = getattr(request.app.state, "degraded_checks", {})
+    await load_migrations()
     names = ["database", "migrations", "cache", *optional]
     states = await asyncio.gather(
         _bounded(check_database, READY_TIMEOUT),

@@ -10,11 +10,8 @@
     await cache.delete(user_id)                  # event-based, after an update commits
     await cache.invalidate("list:*")             # pattern-based, SCAN + UNLINK
 
-Why our own small manager on `redis.asyncio` rather than a library: measured
-with Redis down, it answers a miss in about 10 us behind its circuit breaker
-and logs one warning, while cashews 7.6 tried the network on every call
-(about 0.5 ms) and logged a traceback each time; fastapi-cache2 is unmaintained
-and pins redis<5. See docs/cache.md.
+Our own small manager on `redis.asyncio` rather than a library, because of what
+happens with Redis down: docs/cache.md compares them.
 """
 
 from src.core.cache.decorator import cached, namespace

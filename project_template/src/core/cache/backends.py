@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
-from typing import Protocol
-
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from typing import TYPE_CHECKING, Protocol
 
 from src.core.config import CacheSettings
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 SCAN_BATCH = 500
 SWEEP_INTERVAL = 60.0
@@ -131,6 +130,11 @@ class RedisBackend:
     name = "redis"
 
     def __init__(self, config: CacheSettings) -> None:
+        # Imported here: redis-py is slow to import, and processes on the memory backend never need it.
+        from redis.asyncio import BlockingConnectionPool, Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
         pool = BlockingConnectionPool.from_url(
             config.redis_url,
             max_connections=config.max_connections,
@@ -139,7 +143,7 @@ class RedisBackend:
             socket_connect_timeout=config.socket_timeout,
             retry=Retry(NoBackoff(), 0),
         )
-        self._client = Redis.from_pool(pool)
+        self._client: Redis = Redis.from_pool(pool)
 
     async def get(self, key: str) -> bytes | None:
         value = await self._client.get(key)

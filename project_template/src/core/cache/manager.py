@@ -1,8 +1,8 @@
 """`cache_manager`: picks the backend from settings and turns its failures into "no cache".
 
 A Redis error or timeout opens a circuit breaker: for the next
-`breaker_cooldown` seconds every call is a miss without touching the network
-(about 10 us), one warning is logged, and a background probe pings Redis until
+`breaker_cooldown` seconds every call is a miss without touching the network,
+one warning is logged, and a background probe pings Redis until
 it answers again. Invalidations requested while Redis was unreachable are
 replayed before caching resumes, so nothing stale outlives the outage.
 """
