@@ -11,6 +11,7 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI, WebSocket
 from starlette.types import Message
 
+from src.app import create_app
 from src.core.config import Settings
 from src.core.security import CurrentUser, OptionalUser, Principal, install_auth, requires_permission, requires_role
 from tests.auth_helpers import auth_headers
@@ -181,8 +182,17 @@ async def test_public_paths_ignore_tokens(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs", headers=garbage)).status_code == 200
 
 
-async def test_the_real_app_declares_its_security_scheme(client: httpx.AsyncClient) -> None:
-    assert "BearerAuth" in (await client.get("/openapi.json")).json()["components"]["securitySchemes"]
+async def test_the_real_app_declares_its_security_scheme(settings: Settings) -> None:
+    app = create_app(settings)  # a project without modules has no protected route yet: add one
+
+    @app.get("/api/v1/probe/me")
+    async def me(user: CurrentUser) -> dict[str, str]:
+        return {"id": user.id}
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        schema = (await client.get("/openapi.json")).json()
+    assert "BearerAuth" in schema["components"]["securitySchemes"]
+    assert {"BearerAuth": []} in schema["paths"]["/api/v1/probe/me"]["get"]["security"]
 
 
 def test_a_requirement_names_something() -> None:
