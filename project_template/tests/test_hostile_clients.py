@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from src.core.config import load_settings
 from tests.auth_helpers import auth_headers
-from tests.live_server import LiveServer, live_server
+from tests.live_server import LiveServer, live_server, report
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261207"))
@@ -43,11 +42,6 @@ OVERSIZED = 50 * 1024 * 1024
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with live_server(tmp_path_factory.mktemp("live")) as running:
         yield running
-
-
-def report(capsys: pytest.CaptureFixture[str], **figures: Any) -> None:
-    with capsys.disabled():
-        sys.stdout.write("".join(f"\n{name}: {value}" for name, value in figures.items()) + "\n")
 
 
 def fuzz(server: LiveServer, headers: dict[str, str]) -> dict[str, Any]:
