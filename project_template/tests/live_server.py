@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from src.core.config import PROJECT_ROOT
 
@@ -36,9 +37,8 @@ class LiveServer:
 
     def rss_kib(self) -> tuple[int, int]:
         """(current, peak) resident memory of the server process, from /proc."""
-        fields = dict(
-            line.split(":", 1) for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines() if ":" in line
-        )
+        status = Path(f"/proc/{self.process.pid}/status").read_text().splitlines()
+        fields = dict(line.split(":", 1) for line in status if ":" in line)
         return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
@@ -64,14 +64,14 @@ def own_database(tmp: Path) -> Iterator[str]:
         return
     parsed = make_url(url)
     name = f"live_{uuid.uuid4().hex[:12]}"
-    admin = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
     async def execute(statement: str) -> None:
-        conn = await asyncpg.connect(admin)
+        engine = create_async_engine(parsed, isolation_level="AUTOCOMMIT")  # CREATE DATABASE refuses a transaction
         try:
-            await conn.execute(statement)
+            async with engine.connect() as conn:
+                await conn.execute(text(statement))
         finally:
-            await conn.close()
+            await engine.dispose()
 
     asyncio.run(execute(f'CREATE DATABASE "{name}"'))
     try:
@@ -92,14 +92,13 @@ def live_server(tmp: Path, **settings: str) -> Iterator[LiveServer]:
             "APP_LOGGING__LEVEL": "WARNING",
             **settings,
         }
-        subprocess.run(
-            [sys.executable, "scripts/run_migrations.py", "--all"], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True
-        )
+        migrate = [sys.executable, "scripts/run_migrations.py", "--all"]
+        subprocess.run(migrate, cwd=PROJECT_ROOT, env=env, check=True, capture_output=True)  # noqa: S603
         port = free_port()
         log = tmp / "server.log"
         command = [sys.executable, "-m", "uvicorn", "src.app:app", "--host=127.0.0.1", f"--port={port}"]
         with log.open("wb") as out:
-            process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out)
+            process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out)  # noqa: S603
         try:
             _wait_until_listening(process, port, log)
             yield LiveServer(f"http://127.0.0.1:{port}", process, log)

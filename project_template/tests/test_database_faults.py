@@ -47,7 +47,7 @@ def server_binaries() -> Path | None:
 
 def run_as_owner(command: list[str], owner: str | None, **kwargs: Any) -> subprocess.Popen[bytes]:
     # PostgreSQL refuses to run as root: a root test runs it as the `postgres` system user.
-    return subprocess.Popen(command, user=owner, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
+    return subprocess.Popen(command, user=owner, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)  # noqa: S603
 
 
 @pytest.fixture(scope="module")
@@ -72,16 +72,15 @@ def own_postgres() -> Iterator[tuple[str, int]]:
     assert init.returncode == 0, output.decode()[-2000:]
     port = free_port()
     server = run_as_owner(
-        [str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-k", str(root), "-h", "127.0.0.1"]
-        + ["-c", "fsync=off", "-c", "max_connections=20"],
+        [str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-k", str(root), "-h", "127.0.0.1"],
         owner,
     )
     try:
         deadline = time.monotonic() + 30
-        while subprocess.run(
-            [str(binaries / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True, check=False
-        ).returncode:
-            assert server.poll() is None and time.monotonic() < deadline, "the test's PostgreSQL did not start"
+        ready = [str(binaries / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)]
+        while subprocess.run(ready, capture_output=True, check=False).returncode:  # noqa: S603
+            assert server.poll() is None, "the test's PostgreSQL exited"
+            assert time.monotonic() < deadline, "the test's PostgreSQL did not start within 30 s"
             time.sleep(0.2)
         yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres", server.pid
     finally:
@@ -94,11 +93,7 @@ def own_postgres() -> Iterator[tuple[str, int]]:
 
 def family(pid: int) -> list[int]:
     """The postmaster and every process it started (backends, checkpointer, ...)."""
-    children = [
-        int(entry.name)
-        for entry in Path("/proc").iterdir()
-        if entry.name.isdigit() and _parent(entry) == pid
-    ]
+    children = [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit() and _parent(entry) == pid]
     return [pid, *children]
 
 

@@ -45,9 +45,9 @@ def add_probe_routes(app: FastAPI) -> None:
 async def guarded(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     add_probe_routes(app)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            yield client
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+        yield client
 
 
 def refused_at(response: httpx.Response) -> list[Any]:

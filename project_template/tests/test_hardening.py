@@ -114,4 +114,5 @@ async def test_sqlite_reads_timezone_columns_back_utc_aware(settings: Settings, 
     finally:
         await engine.dispose()
     assert stored == paris
-    assert stored.tzinfo == UTC and stored.hour == 12
+    assert stored.tzinfo == UTC
+    assert stored.hour == 12

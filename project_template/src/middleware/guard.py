@@ -161,6 +161,8 @@ class _BodyInspector:
 
 def _body_kind(content_type: bytes) -> str | None:
     media = content_type.split(b";", 1)[0].strip().lower()
+    if not media:
+        return None
     if media == b"application/json" or media.endswith(b"+json"):
         return "json"
     if media == b"application/x-www-form-urlencoded":
@@ -187,18 +189,10 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # On every request, so kept to one bare loop; the rest waits until the app reads a body.
         size = 0
-        declared: bytes | None = None
-        content_type = b""
-        chunked = False
         for name, value in scope["headers"]:
             size += len(name) + len(value)
-            if name == b"content-length":
-                declared = value
-            elif name == b"content-type":
-                content_type = value
-            elif name == b"transfer-encoding":
-                chunked = True
         if size > self.max_header_bytes:
             await answer(send, 431, f"request headers larger than {self.max_header_bytes} bytes")
             return
@@ -211,50 +205,52 @@ class GuardMiddleware:
             except InputRefused as refused:
                 await answer(send, refused.status_code, refused.detail)
                 return
-        if declared in (None, b"0") and not chunked:
-            await self.app(scope, receive, send)  # no body: nothing more to watch
-            return
-        await self._guard_body(scope, receive, send, declared, _body_kind(content_type) if content_type else None)
-
-    async def _guard_body(
-        self, scope: Scope, receive: Receive, send: Send, declared: bytes | None, kind: str | None
-    ) -> None:
-        inspector = _BodyInspector(kind, Headers(scope=scope)) if kind else None
-        received = 0
-        limits: list[int] = []  # set on the first read: by then routing has run and the endpoint is known
-        started = False
-
-        async def guarded_receive() -> Message:
-            nonlocal received
-            if not limits:
-                limit = getattr(scope.get("endpoint"), BODY_LIMIT_ATTRIBUTE, self.max_body_bytes)
-                limits.append(limit)
-                if declared is not None and declared.isdigit() and int(declared) > limit:
-                    raise _too_large(limit)  # before a byte of the body is read
-            message = await receive()
-            if message["type"] == "http.request":
-                chunk: bytes = message.get("body", b"")
-                received += len(chunk)
-                if received > limits[0]:
-                    raise _too_large(limits[0])
-                if inspector is not None:
-                    inspector.feed(chunk)
-                    if not message.get("more_body", False):
-                        await inspector.finish()
-            return message
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, guarded_receive, tracked_send)
-        except InputRefused as refused:  # read outside FastAPI's handlers (another middleware, a raw route)
-            if started:
-                raise
+            await self.app(scope, _GuardedReceive(scope, receive, self.max_body_bytes), send)
+        except InputRefused as refused:
+            # Read outside FastAPI's handlers (another middleware, a raw route), which answer it themselves.
+            # Had the response started, this second start fails and the server aborts the connection.
             await answer(send, refused.status_code, refused.detail)
+
+
+class _GuardedReceive:
+    """`receive` with the body limit and the body inspection; set up on the first read only."""
+
+    __slots__ = ("default_limit", "inspector", "limit", "receive", "received", "scope")
+
+    def __init__(self, scope: Scope, receive: Receive, default_limit: int) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.default_limit = default_limit
+        self.limit = -1
+        self.received = 0
+        self.inspector: _BodyInspector | None = None
+
+    def _first_read(self) -> None:
+        # Routing has run by now: the endpoint's own limit is known.
+        self.limit = getattr(self.scope.get("endpoint"), BODY_LIMIT_ATTRIBUTE, self.default_limit)
+        headers = Headers(scope=self.scope)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.limit:
+            raise _too_large(self.limit)  # before a byte of the body is read
+        kind = _body_kind(headers.get("content-type", "").encode("latin-1"))
+        if kind is not None:
+            self.inspector = _BodyInspector(kind, headers)
+
+    async def __call__(self) -> Message:
+        if self.limit < 0:
+            self._first_read()
+        message = await self.receive()
+        if message["type"] == "http.request":
+            chunk: bytes = message.get("body", b"")
+            self.received += len(chunk)
+            if self.received > self.limit:
+                raise _too_large(self.limit)
+            if self.inspector is not None:
+                self.inspector.feed(chunk)
+                if not message.get("more_body", False):
+                    await self.inspector.finish()
+        return message
 
 
 def _too_large(limit: int) -> InputRefused:
