@@ -69,10 +69,7 @@ def suppressed(route: str) -> float:
     return value or 0.0
 
 
-async def test_tracebacks_are_rate_limited_per_route_and_exception(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(errors, "tracebacks", errors.TracebackLimiter(interval=3600))
+async def test_tracebacks_are_rate_limited_per_route_and_exception(settings: Settings) -> None:
     route = "/api/v1/probe/boom"
     before = suppressed(route)
     async with serving(settings) as client:
@@ -80,13 +77,22 @@ async def test_tracebacks_are_rate_limited_per_route_and_exception(
         with structlog.testing.capture_logs() as logs:
             for _ in range(3):
                 assert (await client.get(route)).status_code == 500
-            # A while later, the next one has its traceback again.
-            errors.tracebacks._last = {key: when - 3601 for key, when in errors.tracebacks._last.items()}
-            assert (await client.get(route)).status_code == 500
     lines = [line for line in logs if line["event"] == "unhandled error"]
-    assert [line.get("exc_info") for line in lines] == [True, None, None, True]
-    assert [line["route"] for line in lines] == [route] * 4
+    assert [line.get("exc_info") for line in lines] == [True, None, None]
+    assert [(line["route"], line["error"]) for line in lines] == [(route, "RuntimeError")] * 3
+    assert lines[1]["traceback"] == "rate-limited"
     assert suppressed(route) == before + 2
+
+
+def test_one_traceback_per_interval_per_route_and_exception() -> None:
+    now = [1000.0]
+    limiter = errors.TracebackLimiter(interval=60, clock=lambda: now[0])
+    assert limiter.allow("/a", "RuntimeError")
+    assert not limiter.allow("/a", "RuntimeError")
+    assert limiter.allow("/a", "KeyError")
+    assert limiter.allow("/b", "RuntimeError")
+    now[0] += 61
+    assert limiter.allow("/a", "RuntimeError")
 
 
 class Patch(BaseModel):

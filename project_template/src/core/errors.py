@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 import time
 import types
+from collections.abc import Callable
 
 import orjson
 from fastapi import FastAPI, Request
@@ -97,13 +98,16 @@ def install_error_handlers(app: FastAPI) -> None:
 class TracebackLimiter:
     """Allows the first traceback per key, then at most one per `interval` seconds."""
 
-    def __init__(self, interval: float = TRACEBACK_INTERVAL, max_keys: int = 1024) -> None:
+    def __init__(
+        self, interval: float = TRACEBACK_INTERVAL, max_keys: int = 1024, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.interval = interval
+        self.clock = clock
         self.max_keys = max_keys  # keys are route templates and exception types, but bound them anyway
         self._last: dict[tuple[str, str], float] = {}
 
     def allow(self, route: str, error: str) -> bool:
-        now = time.monotonic()
+        now = self.clock()
         last = self._last.get((route, error))
         if last is not None and now - last < self.interval:
             return False
@@ -113,13 +117,12 @@ class TracebackLimiter:
         return True
 
 
-tracebacks = TracebackLimiter()
-
-
-async def answer_unhandled_error(send: Send, conversation_id: str, *, method: str, path: str, route: str) -> None:
+async def answer_unhandled_error(
+    send: Send, conversation_id: str, *, method: str, path: str, route: str, tracebacks: TracebackLimiter
+) -> None:
     """Log the exception being handled (with its traceback, rate-limited) and send the generic JSON 500.
 
-    Called by the conversation middleware, whose `send` adds `X-Conversation-ID`.
+    Called by the conversation middleware (one limiter per app), whose `send` adds `X-Conversation-ID`.
     """
     error = type(sys.exception()).__name__
     if tracebacks.allow(route, error):

@@ -22,7 +22,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.core import logging as app_logging
-from src.core.errors import answer_unhandled_error
+from src.core.errors import TracebackLimiter, answer_unhandled_error
 from src.core.metrics import UNMATCHED, HttpMetrics, module_of
 
 HEADER = b"x-conversation-id"
@@ -140,6 +140,7 @@ class ConversationMiddleware:
         self.metrics = metrics
         self.api_prefix = api_prefix
         self._modules: dict[str, str] = {}
+        self._tracebacks = TracebackLimiter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -179,6 +180,7 @@ class ConversationMiddleware:
                 method=method,
                 path=scope["path"],
                 route=route_template(scope, server_root_path),
+                tracebacks=self._tracebacks,
             )
             failed = False
         finally:
