@@ -85,7 +85,15 @@ def test_generated_code_passes_lint_format_types_and_its_tests(scaffolded: Path)
     validated = uv(scaffolded, "python", "scripts/validate_structure.py")  # exit 0: no findings
     assert "no findings" in validated.stdout + validated.stderr
     result = uv(
-        scaffolded, "pytest", "-q", "-p", "no:cacheprovider", "modules", "tests/test_migrations.py", env=SUITE_ENV
+        scaffolded,
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "modules",
+        "tests/test_migrations.py",
+        "tests/test_hostile_clients.py",  # schemathesis over every module, generated ones included
+        env=SUITE_ENV,
     )
     assert " passed" in result.stdout
     assert "failed" not in result.stdout
@@ -178,6 +186,7 @@ def test_migrations_per_module_on_postgres(scaffolded: Path, postgres: str) -> N
         "no:cacheprovider",
         "modules",
         "tests/test_migrations.py",
+        "tests/test_hostile_clients.py",
         env={"DATABASE_URL": postgres, "CI": "true"},
     )
     assert " passed" in suite.stdout and "skipped" not in suite.stdout.splitlines()[-1], suite.stdout[-2000:]

@@ -18,6 +18,7 @@ from src.core.module_loader import discover_modules
 from src.core.security import install_auth
 from src.core.telemetry import load_tracing
 from src.middleware.conversation import ConversationMiddleware
+from src.middleware.guard import GuardMiddleware
 from src.routes import health, metrics
 
 log = get_logger(__name__)
@@ -63,10 +64,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=settings.version,
         debug=settings.debug,
         lifespan=lifespan,
+        docs_url="/docs" if settings.docs.enabled else None,
+        redoc_url="/redoc" if settings.docs.enabled else None,
+        openapi_url="/openapi.json" if settings.docs.enabled else None,
     )
     app.state.settings = settings
     install_error_handlers(app)
     install_auth(app, settings)  # the backend that checks tokens for CurrentUser / requires_role
+    # Inside the conversation middleware (its answers carry the ID): an oversized or NUL-laden
+    # request is refused before any route, dependency or token check reads it.
+    app.add_middleware(
+        GuardMiddleware,
+        max_body_bytes=settings.limits.max_body_bytes,
+        max_header_bytes=settings.limits.max_header_bytes,
+    )
     app.add_middleware(
         ConversationMiddleware,
         access_log=settings.logging.access_log,

@@ -33,6 +33,9 @@ class DatabaseSettings(Section):
     pool_timeout: float = Field(default=5.0, gt=0)
     pool_recycle: int = 1800
     connect_timeout: float = Field(default=5.0, gt=0)
+    # Longest a statement may run (None: no limit); a database that stops answering (frozen,
+    # partitioned) fails the request after this long, as a 503 (docs/hardening.md). Migrations run without it.
+    statement_timeout: float | None = Field(default=30.0, gt=0)
     health_timeout: float = Field(default=1.0, gt=0)
 
     @field_validator("url")
@@ -84,7 +87,19 @@ class HttpClientSettings(Section):
 
 
 class MetricsSettings(Section):
+    # Serves `/metrics` on the API's port: keep it off the public ingress (docs/observability.md).
     enabled: bool = True
+
+
+class DocsSettings(Section):
+    # `/docs`, `/redoc` and `/openapi.json`; production turns them off (docs/hardening.md).
+    enabled: bool = True
+
+
+class LimitsSettings(Section):
+    # Request size limits (src/middleware/guard.py); an upload endpoint raises its own with `body_limit(...)`.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=0)
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
 
 
 class TracingSettings(Section):
@@ -119,6 +134,8 @@ class Settings(BaseSettings):
     http: HttpClientSettings = Field(default_factory=HttpClientSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)  # the mode this project was generated for
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    docs: DocsSettings = Field(default_factory=DocsSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     @model_validator(mode="after")

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy import MetaData, text
+from sqlalchemy import DateTime, Dialect, MetaData, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
 from src.core.config import PROJECT_ROOT, DatabaseSettings
@@ -37,17 +40,48 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class _SQLiteUtcDateTime(sqlite.DATETIME):
+    """`DateTime(timezone=True)` on SQLite, which stores no zone: written in UTC, read back UTC-aware.
+
+    PostgreSQL's `timestamptz` already does this; without it the same column reads naive on
+    SQLite and aware on PostgreSQL, and the API's timestamps change shape with the database.
+    """
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        process = super().bind_processor(dialect)
+
+        def bind(value: Any) -> Any:
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            return process(value) if process else value
+
+        return bind
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        process = super().result_processor(dialect, coltype)
+        if not self.timezone:
+            return process
+
+        def result(value: Any) -> Any:
+            value = process(value) if process else value
+            return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+
+        return result
+
+
 def build_engine(config: DatabaseSettings) -> AsyncEngine:
     url = make_url(config.url)
     kwargs: dict[str, Any] = {"echo": config.echo, "pool_pre_ping": True}
-    if url.get_backend_name() == "sqlite":
+    backend = url.get_backend_name()
+    if backend == "sqlite":
         if url.database and url.database != ":memory:":
             path = Path(url.database)
             if not path.is_absolute():
                 path = PROJECT_ROOT / path
                 url = url.set(database=str(path))
             path.parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": config.connect_timeout}
+        # How long a statement waits for another connection's lock before failing (a 503).
+        kwargs["connect_args"] = {"timeout": config.statement_timeout or 5.0}
     else:
         kwargs.update(
             pool_size=config.pool_size,
@@ -55,9 +89,19 @@ def build_engine(config: DatabaseSettings) -> AsyncEngine:
             pool_timeout=config.pool_timeout,
             pool_recycle=config.pool_recycle,
         )
-        if url.get_backend_name() == "postgresql":
+        if backend == "postgresql":
             kwargs["connect_args"] = {"timeout": config.connect_timeout}
-    return create_async_engine(url, **kwargs)
+            if config.statement_timeout:
+                # The server cancels a statement running longer than this; the client gives up a
+                # second later, which covers a server that cannot answer at all (frozen, partitioned).
+                kwargs["connect_args"].update(
+                    server_settings={"statement_timeout": str(int(config.statement_timeout * 1000))},
+                    command_timeout=config.statement_timeout + 1,
+                )
+    engine = create_async_engine(url, **kwargs)
+    if backend == "sqlite":
+        engine.dialect.colspecs = {**engine.dialect.colspecs, DateTime: _SQLiteUtcDateTime}
+    return engine
 
 
 class Database:
@@ -94,6 +138,22 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def unbounded_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection without the statement timeout: migrations (index builds, waiting for the migration lock)."""
+        self._ensure()
+        assert self.config is not None
+        if self.dialect != "postgresql" or not self.config.statement_timeout:
+            async with self.engine.connect() as conn:
+                yield conn
+            return
+        engine = build_engine(self.config.model_copy(update={"statement_timeout": None}))
+        try:
+            async with engine.connect() as conn:
+                yield conn
+        finally:
+            await engine.dispose()
 
     async def dispose(self) -> None:
         if self._engine is not None:

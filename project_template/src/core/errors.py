@@ -9,15 +9,24 @@
   outside every user middleware, so its 500 would lack the header), with the
   traceback logged under the request's conversation ID. Also with `debug: true`:
   API clients never see a traceback, the log has it.
+
+One client repeating a failing request must not grow the log without bound: per
+(route, exception type) the first traceback is logged, then at most one per
+`TRACEBACK_INTERVAL` seconds; the others log one line without it, and are counted
+in `log_tracebacks_suppressed_total`.
 """
 
 from __future__ import annotations
 
+import sys
+import time
 import types
+from collections.abc import Callable
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import Counter
 from sqlalchemy import exc as sa_exc
 from starlette.types import Send
 
@@ -28,6 +37,12 @@ UNAVAILABLE_DETAIL = "database unavailable"
 INTERNAL_DETAIL = "internal error"
 # Code of these packages in a traceback means the error came from talking to the database.
 _DATABASE_PACKAGES = ("sqlalchemy.", "asyncpg", "aiosqlite", "sqlite3")
+TRACEBACK_INTERVAL = 60.0
+TRACEBACKS_SUPPRESSED = Counter(
+    "log_tracebacks_suppressed_total",
+    "Tracebacks of unhandled errors left out of the log (rate-limited per route and exception type)",
+    ["route", "exception"],
+)
 
 log = get_logger(__name__)
 
@@ -80,12 +95,41 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(error_type, database_unavailable)
 
 
-async def answer_unhandled_error(send: Send, conversation_id: str, *, method: str, path: str) -> None:
-    """Log the exception being handled, with its traceback, and send the generic JSON 500.
+class TracebackLimiter:
+    """Allows the first traceback per key, then at most one per `interval` seconds."""
 
-    Called by the conversation middleware, whose `send` adds `X-Conversation-ID`.
+    def __init__(
+        self, interval: float = TRACEBACK_INTERVAL, max_keys: int = 1024, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.max_keys = max_keys  # keys are route templates and exception types, but bound them anyway
+        self._last: dict[tuple[str, str], float] = {}
+
+    def allow(self, route: str, error: str) -> bool:
+        now = self.clock()
+        last = self._last.get((route, error))
+        if last is not None and now - last < self.interval:
+            return False
+        if last is None and len(self._last) >= self.max_keys:
+            self._last.clear()
+        self._last[(route, error)] = now
+        return True
+
+
+async def answer_unhandled_error(
+    send: Send, conversation_id: str, *, method: str, path: str, route: str, tracebacks: TracebackLimiter
+) -> None:
+    """Log the exception being handled (with its traceback, rate-limited) and send the generic JSON 500.
+
+    Called by the conversation middleware (one limiter per app), whose `send` adds `X-Conversation-ID`.
     """
-    log.exception("unhandled error", method=method, path=path)
+    error = type(sys.exception()).__name__
+    if tracebacks.allow(route, error):
+        log.exception("unhandled error", method=method, path=path, route=route, error=error)
+    else:
+        TRACEBACKS_SUPPRESSED.labels(route, error).inc()
+        log.error("unhandled error", method=method, path=path, route=route, error=error, traceback="rate-limited")
     body = orjson.dumps({"detail": INTERNAL_DETAIL, "conversation_id": conversation_id})
     await send(
         {

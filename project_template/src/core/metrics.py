@@ -79,6 +79,9 @@ class _Series:
 
 
 _SERIES: dict[tuple[str, str, int], _Series] = {}
+# Several statuses share a status class (401 and 422 are both 4xx): one series per label set,
+# or the exposition would repeat a label set, which Prometheus rejects.
+_BY_LABELS: dict[tuple[str, str, str, str], _Series] = {}
 _IN_FLIGHT: dict[str, int] = dict.fromkeys((*METHODS, "OTHER"), 0)
 
 
@@ -91,7 +94,7 @@ class _HttpCollector(Collector):
         errors = CounterMetricFamily("http_request_errors", HELP["errors"], labels=LABELS)
         in_flight = GaugeMetricFamily("http_requests_in_flight", HELP["in_flight"], labels=["method"])
         bounds = [*map(floatToGoString, BUCKETS), "+Inf"]
-        for series in list(_SERIES.values()):
+        for series in list(_BY_LABELS.values()):
             requests.add_metric(series.labels, series.count)
             cumulative, running = [], 0
             for bound, observed in zip(bounds, series.buckets, strict=True):
@@ -149,7 +152,8 @@ class HttpMetrics:
         _IN_FLIGHT[method] -= 1
         series = _SERIES.get(key)
         if series is None:
-            series = _SERIES[key] = _Series(self._labels(method, route, status))
+            labels = self._labels(method, route, status)
+            series = _SERIES[key] = _BY_LABELS.setdefault(labels, _Series(labels))
         series.count += 1
         series.sum += seconds
         series.buckets[bisect_left(BUCKETS, seconds)] += 1

@@ -190,7 +190,7 @@ def run_module_env(module: str) -> None:
 
     async def run_alone() -> None:
         try:
-            async with database.engine.connect() as conn:
+            async with database.unbounded_connection() as conn:
                 await conn.run_sync(run)
                 await conn.commit()
         finally:
@@ -227,7 +227,7 @@ def _resolve(modules: Sequence[str] | None) -> list[str]:
 
 
 async def _on_connection(fn: Any) -> Any:
-    async with database.engine.connect() as conn:
+    async with database.unbounded_connection() as conn:
         return await conn.run_sync(fn)
 
 

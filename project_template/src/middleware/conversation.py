@@ -19,12 +19,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.core import logging as app_logging
 from src.core.context import CONTEXT_KEY, CONVERSATION_ID, COOKIE_NAME, HEADER_NAME, new_conversation_id
-from src.core.errors import answer_unhandled_error
+from src.core.errors import TracebackLimiter, answer_unhandled_error
 from src.core.metrics import UNMATCHED, HttpMetrics, module_of
 
 HEADER = HEADER_NAME.encode()
 _COOKIE_BYTES = COOKIE_NAME.encode()
 _VALID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:-]{7,127}")
+# Baseline browser protections on every answer, added with the ID at no extra pass over the
+# headers: no MIME sniffing, no referrer leaked, never framed (old and new browsers).
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+)
 
 
 def _incoming_id(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -98,6 +106,7 @@ class ConversationMiddleware:
         self.metrics = metrics
         self.api_prefix = api_prefix
         self._modules: dict[str, str] = {}
+        self._tracebacks = TracebackLimiter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -121,7 +130,7 @@ class ConversationMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (HEADER, echoed)]
+                message["headers"] = [*message.get("headers", ()), (HEADER, echoed), *SECURITY_HEADERS]
             await send(message)
 
         try:
@@ -131,7 +140,14 @@ class ConversationMiddleware:
             if status:  # the response has started: too late for an error response, the server aborts it
                 raise
             # Answered here, inside this middleware, so the 500 carries the ID; the traceback goes to the log.
-            await answer_unhandled_error(send_wrapper, conversation_id, method=method, path=scope["path"])
+            await answer_unhandled_error(
+                send_wrapper,
+                conversation_id,
+                method=method,
+                path=scope["path"],
+                route=route_template(scope, server_root_path),
+                tracebacks=self._tracebacks,
+            )
             failed = False
         finally:
             duration = time.perf_counter() - started

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from src.core.schemas import PatchField
+
 # Argon2 hashes any length, but an unbounded input is a free CPU-burning lever.
 PasswordStr = Annotated[str, Field(min_length=8, max_length=256)]
 Username = Annotated[
@@ -28,10 +30,12 @@ class UserCreate(BaseModel):
 
 
 class UserUpdate(BaseModel):
-    password: PasswordStr | None = None
+    """Only the fields sent change; `email` alone may be set to null."""
+
+    password: PasswordStr = PatchField()
     email: str | None = Field(default=None, max_length=320)
-    is_active: bool | None = None
-    roles: Annotated[list[RoleName], AfterValidator(_unique)] | None = None
+    is_active: bool = PatchField()
+    roles: Annotated[list[RoleName], AfterValidator(_unique)] = PatchField()
 
 
 class UserRead(BaseModel):
