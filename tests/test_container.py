@@ -7,10 +7,12 @@ runs the image against the local PostgreSQL and Redis (`--network host`).
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
 import re
+import shutil
 import socket
 import time
 import urllib.error
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests import containers
 from tests.helpers import CI, REPO, run
@@ -222,3 +225,72 @@ services:
         assert containers.podman("wait", migrate).stdout.strip() == "0", "the migrate service failed"
     finally:
         run([*compose, "down", "-t", "5"], root, env=env, check=False)
+
+
+def test_deployment_runs_under_podman_kube_play(
+    image: Image, project: Callable[..., Path], postgres: str, redis_url: str, tmp_path: Path
+) -> None:
+    """deploy/k8s's Deployment and ConfigMap as Podman plays them: non-root, read-only, emptyDirs, two workers.
+
+    Adapted only where a one-host podman differs from a cluster: the local image, one replica,
+    host networking (so no declared ports; probes on the test's port), and the Secret put in
+    Podman's secret store (podman 4.3 reads a secretRef from there, as base64 values in JSON).
+    """
+    if shutil.which("kubectl") is None:
+        if CI:
+            pytest.fail("CI=true requires kubectl (kustomize)")
+        pytest.skip("kubectl not installed: cannot build the kustomization")
+    root = project(**RBAC)
+    built = [d for d in yaml.safe_load_all(run(["kubectl", "kustomize", "deploy/k8s/base"], root).stdout) if d]
+    suffix = uuid.uuid4().hex[:8]
+    config = next(d for d in built if d["kind"] == "ConfigMap")
+    deployment = next(d for d in built if d["kind"] == "Deployment")
+    port = _free_port()
+    secret_name = f"fe-test-secrets-{suffix}"
+    deployment["metadata"]["name"] = f"fe-test-{suffix}"
+    deployment["spec"]["replicas"] = 1
+    (api,) = deployment["spec"]["template"]["spec"]["containers"]
+    api |= {"image": image.tag, "imagePullPolicy": "Never"}
+    del api["ports"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        api[probe]["httpGet"]["port"] = port
+    api["env"].append({"name": "UVICORN_PORT", "value": str(port)})
+    api["envFrom"] = [ref if "configMapRef" in ref else {"secretRef": {"name": secret_name}} for ref in api["envFrom"]]
+    values = {"DATABASE_URL": postgres, "REDIS_URL": redis_url, "JWT_SECRET_KEY": SECRET}
+    secret_file = tmp_path / "secret.json"
+    secret_file.write_text(json.dumps({k: base64.b64encode(v.encode()).decode() for k, v in values.items()}))
+    play = tmp_path / "play.yaml"
+    play.write_text(yaml.safe_dump_all([config, deployment]))
+    containers.podman("secret", "create", secret_name, secret_file)
+    container = f"fe-test-{suffix}-pod-0-api"
+    try:
+        containers.podman("kube", "play", "--network", "host", play, timeout=300)
+
+        def running() -> str | None:
+            state = containers.podman("inspect", "--format", "{{.State.Running}}", container, check=False).stdout
+            return None if state.strip() == "true" else containers.podman("logs", container, check=False).stderr
+
+        base = f"http://127.0.0.1:{port}"
+        _wait_until_live(base, running)
+        assert _get(f"{base}/health/ready")[0] == 503, "not ready before the migration"
+        flags = [arg for key, value in values.items() for arg in ("-e", f"{key}={value}")]
+        migrate = ["run", "--rm", "--network", "host", *flags, image.tag, *migration_command(built)]
+        containers.podman(*migrate, timeout=300)
+        status, body = _get(f"{base}/health/ready")
+        assert status == 200, body
+        inside = containers.podman(
+            "exec", container, "sh", "-c", 'grep ^Uid /proc/1/status; touch /app/x 2>&1; ls "$PROMETHEUS_MULTIPROC_DIR"'
+        ).stdout
+        assert re.search(r"^Uid:\s+10001\s", inside, re.MULTILINE)
+        assert "Read-only file system" in inside
+        assert len(set(re.findall(r"counter_(\d+)\.db", inside))) == 2, f"two workers write metrics: {inside}"
+    finally:
+        containers.podman("kube", "down", play, check=False)
+        containers.podman("secret", "rm", secret_name, check=False)
+
+
+def migration_command(built: list[dict[str, object]]) -> list[str]:
+    """The migration Job's command, as the manifests give it."""
+    job = next(d for d in built if d["kind"] == "Job")
+    (container,) = job["spec"]["template"]["spec"]["containers"]  # type: ignore[index]
+    return list(container["command"])
