@@ -77,3 +77,18 @@ def redis_url() -> str:
     from tests.helpers import REDIS_URL
 
     return f"{REDIS_URL}/0"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Figures tests recorded with `record_property("figure", "name: value")` (image size, build time)."""
+    figures = [
+        str(value)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        for name, value in getattr(report, "user_properties", ())
+        if name == "figure"
+    ]
+    if figures:
+        terminalreporter.write_sep("-", "figures")
+        for figure in dict.fromkeys(figures):
+            terminalreporter.write_line(figure)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import os
 import time
 from typing import Any
 
@@ -80,6 +81,7 @@ class CacheManager:
         else:
             self._backend = MemoryBackend(config.max_memory_items)
             self._op_timeout = None
+            _warn_if_several_workers()
         CACHE_AVAILABLE.set(1)
         try:
             async with asyncio.timeout(self._op_timeout):
@@ -238,6 +240,17 @@ class CacheManager:
             except BaseException:
                 self._pending_keys.setdefault(scope, set()).update(keys)
                 raise
+
+
+def _warn_if_several_workers() -> None:
+    """Memory is per process: with several workers an invalidation in one leaves the others' copies stale."""
+    workers = os.environ.get("WEB_CONCURRENCY", "")
+    if (workers.isdigit() and int(workers) > 1) or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        log.warning(
+            "in-memory cache with several worker processes: each keeps its own copy and misses the others' "
+            "invalidations; switch to Redis (cache.backend: redis, REDIS_URL)",
+            web_concurrency=workers or None,
+        )
 
 
 def _describe(exc: BaseException) -> str:
