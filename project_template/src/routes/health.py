@@ -19,13 +19,12 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Request, Response, status
 
 from src.core.cache import cache_manager
 from src.core.db import database
 from src.core.logging import get_logger
-from src.core.migrations import migration_status, module_config
+from src.core.migrations import standing
 from src.core.security import AuthError
 
 router = APIRouter(tags=["health"])
@@ -45,36 +44,18 @@ async def check_database() -> dict[str, Any]:
     return {"status": "up", "latency_ms": round(latency, 2)}
 
 
-@functools.cache
-def known_revisions(module: str) -> frozenset[str]:
-    """Every revision in this code's history of `module` (fixed while the process runs)."""
-    script = ScriptDirectory.from_config(module_config(module))
-    return frozenset(revision.revision for revision in script.walk_revisions())
-
-
 async def check_migrations() -> dict[str, Any]:
     """Each module at this code's head; a database *ahead* (a newer release migrated it) still counts as ready.
 
     During a rolling deploy the new release migrates first; old instances must keep
     serving (migrations are additive until the old release is gone), not drop out.
     """
-    modules = await migration_status(quiet=True)  # no Alembic INFO lines on every probe
-    behind: dict[str, Any] = {}
-    ahead: list[str] = []
-    for name, state in modules.items():
-        current = state["current"]
-        if current == state["head"]:
-            continue
-        known = await asyncio.to_thread(known_revisions, name)
-        if current is not None and current not in known:
-            ahead.append(name)
-        else:
-            behind[name] = state
-    if behind:
-        return {"status": "down", "error": "migrations not at head", "modules": behind}
-    result: dict[str, Any] = {"status": "up", "modules": {name: state["current"] for name, state in modules.items()}}
-    if ahead:
-        result["ahead"] = ahead
+    found = await standing()  # quiet: no Alembic INFO lines on every probe
+    if found.behind:
+        return {"status": "down", "error": "migrations not at head", "modules": found.behind}
+    result: dict[str, Any] = {"status": "up", "modules": found.current}
+    if found.ahead:
+        result["ahead"] = found.ahead
     return result
 
 
