@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +16,7 @@ from src.core.errors import install_error_handlers
 from src.core.http_client import http_client
 from src.core.logging import configure_logging, flush_access_log, get_logger
 from src.core.metrics import HttpMetrics, instrument_pool, mark_process_dead
+from src.core.migrations import warn_if_not_migrated
 from src.core.module_loader import discover_modules
 from src.core.security.setup import install_auth
 from src.core.telemetry import load_tracing
@@ -42,9 +45,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await cache_manager.connect(settings.cache)  # an unreachable Redis degrades to no cache
         await app.state.auth_backend.start()  # never waits for the identity provider
         log.info("startup", environment=settings.environment, modules=[m.name for m in app.state.modules])
+        # In the background: migrations not applied get one warning, and start-up never waits for it.
+        app.state.migrations_checked = asyncio.create_task(warn_if_not_migrated())
         try:
             yield
         finally:
+            app.state.migrations_checked.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await app.state.migrations_checked
             await http_client.close()
             await app.state.auth_backend.close()
             await cache_manager.close()
