@@ -179,7 +179,9 @@ def test_buffered_json_access_line_of_a_5xx_is_an_error() -> None:
 async def test_a_server_refusing_the_connection_is_a_503(settings: Settings, part: str) -> None:
     """PostgreSQL answers but refuses us (an unknown database or role, as with a wrong password): an outage."""
     configured = make_url(os.environ["DATABASE_URL"])
-    refused = configured.set(**{part: f"no_such_{part}_{uuid.uuid4().hex[:8]}"}).render_as_string(hide_password=False)
+    unknown = f"no_such_{part}_{uuid.uuid4().hex[:8]}"
+    wrong = configured.set(database=unknown) if part == "database" else configured.set(username=unknown)
+    refused = wrong.render_as_string(hide_password=False)
     async with serving(with_database(settings, refused)) as client:
         response = await client.get("/api/v1/probe/db")
     assert response.status_code == 503

@@ -7,19 +7,20 @@ together apply each migration exactly once.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 
 from src.core.migrations.environment import configure_context, quiet_expression_indexes
-from src.core.migrations.layout import MigrationError, module_config, versions_dir
-from src.core.migrations.status import commit_open, on_connection, resolve, revisions
+from src.core.migrations.layout import MigrationError, module_config, resolve, versions_dir
+from src.core.migrations.status import commit_open, on_connection, revisions
 
 LOCK_KEY = zlib.crc32(b"fastapi-enterprise:migrations")
 
@@ -39,6 +40,16 @@ def _locked(connection: Connection) -> Iterator[None]:
         connection.commit()
 
 
+def _run(connection: Connection, module: str, step: Callable[[Config, str], None], revision: str) -> None:
+    """`alembic upgrade|downgrade` of one module; a failure is rolled back and names the module."""
+    try:
+        step(module_config(module, connection), revision)
+    except Exception as exc:
+        connection.rollback()
+        raise MigrationError(f"module '{module}': {step.__name__} to {revision} failed: {exc}") from exc
+    commit_open(connection)
+
+
 async def upgrade(modules: Sequence[str] | None = None, revision: str = "head") -> list[str]:
     """Upgrade the given modules (default: all, sorted); return their names."""
     names = resolve(modules)
@@ -46,12 +57,7 @@ async def upgrade(modules: Sequence[str] | None = None, revision: str = "head") 
     def run(connection: Connection) -> None:
         with _locked(connection):
             for name in names:
-                try:
-                    command.upgrade(module_config(name, connection), revision)
-                except Exception as exc:
-                    connection.rollback()
-                    raise MigrationError(f"module '{name}': upgrade to {revision} failed: {exc}") from exc
-                commit_open(connection)
+                _run(connection, name, command.upgrade, revision)
 
     await on_connection(run)
     return names
@@ -63,12 +69,7 @@ async def downgrade(module: str, revision: str) -> None:
 
     def run(connection: Connection) -> None:
         with _locked(connection):
-            try:
-                command.downgrade(module_config(module, connection), revision)
-            except Exception as exc:
-                connection.rollback()
-                raise MigrationError(f"module '{module}': downgrade to {revision} failed: {exc}") from exc
-            commit_open(connection)
+            _run(connection, module, command.downgrade, revision)
 
     await on_connection(run)
 

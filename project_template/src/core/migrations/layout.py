@@ -7,7 +7,7 @@ module: `alembic/` beside this file holds the one env.py and the revision templa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from alembic.config import Config
@@ -81,6 +81,14 @@ def module_config(module: str, connection: Connection | None = None) -> Config:
     if connection is not None:
         config.attributes["connection"] = connection
     return config
+
+
+def resolve(modules: Sequence[str] | None) -> list[str]:
+    """The given modules (default: every module with migrations); raises naming an unknown one."""
+    names = list(modules) if modules is not None else migration_modules()
+    for name in names:
+        module_config(name)  # raises with the list of known modules
+    return names
 
 
 def config_module(config: Config) -> str:

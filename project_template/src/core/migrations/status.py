@@ -23,7 +23,7 @@ from sqlalchemy import Connection
 
 from src.core.db import database
 from src.core.logging import get_logger
-from src.core.migrations.layout import migration_modules, module_config, version_table
+from src.core.migrations.layout import module_config, resolve, version_table
 
 T = TypeVar("T")
 Revisions = dict[str, str | None]  # {"current": ..., "head": ...}
@@ -45,14 +45,6 @@ class _QuietStatusFilter(logging.Filter):
 
 
 logging.getLogger("alembic.runtime.migration").addFilter(_QuietStatusFilter())
-
-
-def resolve(modules: Sequence[str] | None) -> list[str]:
-    """The given modules (default: every module with migrations); raises naming an unknown one."""
-    names = list(modules) if modules is not None else migration_modules()
-    for name in names:
-        module_config(name)  # raises with the list of known modules
-    return names
 
 
 def commit_open(connection: Connection) -> None:
