@@ -101,6 +101,7 @@ async def delete_rows() -> None:
 async def app(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
+        await application.state.migrations_checked  # its connection is back in the pool before the test
         # Nothing cached by an earlier test (or an earlier run, on Redis) answers for this one.
         await cache_manager.delete_pattern(escape_glob(cache_manager.key_prefix) + "*")
         if request.node.get_closest_marker("commits"):
