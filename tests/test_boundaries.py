@@ -264,6 +264,38 @@ def test_modules_using_services_and_schemas_pass(base: Path, tmp_path: Path) -> 
     assert "m_orders -->|schemas, services| m_catalog" in graph.stdout
 
 
+NO_CACHE = {
+    "services/__init__.py": (
+        "from modules.notes.schemas import ItemRead\n\n\n"
+        "async def get_item(*, item_id: int) -> ItemRead:\n"
+        '    """One item."""\n'
+        "    return ItemRead(id=item_id)\n"
+    ),
+}
+CACHING = {
+    "services/__init__.py": (
+        "from modules.notes.schemas import ItemRead\nfrom src.core.cache import cached\n\n\n"
+        '@cached(prefix="notes", key="{item_id}", ttl=60)\n'
+        "async def get_item(*, item_id: int) -> ItemRead:\n"
+        '    """One item."""\n'
+        "    return ItemRead(id=item_id)\n"
+    ),
+}
+
+
+def test_a_cache_package_is_required_only_of_a_module_that_caches(base: Path, tmp_path: Path) -> None:
+    root = copy_of(base, tmp_path / "my_api")
+    write_module(root, "notes", NO_CACHE)
+    shutil.rmtree(root / "modules" / "notes" / "cache")
+    assert findings(base, root) == set()
+
+    write_module(root, "notes", CACHING)
+    shutil.rmtree(root / "modules" / "notes" / "cache")
+    assert findings(base, root) == {("modules/notes/cache/__init__.py", 1, "LAYOUT-001")}
+    said = validate(base, root).stdout
+    assert "module notes uses the cache but has no cache/__init__.py" in said, said
+
+
 def test_every_planted_violation_is_reported_at_its_line(base: Path, tmp_path: Path) -> None:
     root = copy_of(base, tmp_path / "my_api")
     write_module(root, "catalog")

@@ -114,7 +114,8 @@ def release_v2(template: Path) -> None:
     append(core / "README.md.jinja", "\nTemplate v0.2.0 README line.\n")
     edit(template / AUTH_MODULE / "routes" / "login.py", '"""', '"""(template v0.2.0) ')
     module = template / "module_template"
-    edit(module / "routes" / "{{ model_snake }}.py.jinja", "Routes translate:", "Routes (template v0.2.0) translate:")
+    skeleton_routes = module / "routes" / "{% if not example %}{{ model_snake }}.py{% endif %}.jinja"
+    edit(skeleton_routes, "Routes translate:", "Routes (template v0.2.0) translate:")
     edit(module / "cache" / "__init__.py.jinja", "another module's keys.", "another module's keys (template v0.2.0).")
     (module / "events.py.jinja").write_text(
         '"""Events of the {{ module_name }} module (template v0.2.0)."""\n\nEVENTS: list[str] = []\n', encoding="utf-8"

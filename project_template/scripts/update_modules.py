@@ -128,6 +128,11 @@ def update(name: str, version: str) -> Outcome:
         if changed:
             detail += "; files it changed (`git checkout`/`git clean` them to retry): " + ", ".join(changed)
         return Outcome(name, "failed", detail, halts=bool(changed))
+    # Copier diffs the next module against git's index: a file this update deleted but the index
+    # still holds would be put back by it. Record the deletions (only those) in the index.
+    deleted = git("ls-files", "--deleted", "-z", "--", f"modules/{name}").split("\0")
+    if any(deleted):
+        git("rm", "--cached", "--quiet", "--", *filter(None, deleted))
     if not changed:
         return Outcome(name, "updated", f"to {version}; no file changed")
     return Outcome(name, "updated", f"to {version}; {len(changed)} file(s) changed")

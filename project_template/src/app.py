@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,6 +26,13 @@ from src.routes import health, metrics
 log = get_logger(__name__)
 
 
+async def _warn_if_not_migrated() -> None:
+    await health.load_migrations()  # Alembic is slow to import: off the event loop, and not at import time
+    from src.core.migrations import warn_if_not_migrated
+
+    await warn_if_not_migrated()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     tracing = load_tracing(settings)  # None unless rendered `with_tracing` and `tracing.enabled`
@@ -43,9 +52,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await cache_manager.connect(settings.cache)  # an unreachable Redis degrades to no cache
         await app.state.auth_backend.start()  # never waits for the identity provider
         log.info("startup", environment=settings.environment, modules=[m.name for m in app.state.modules])
+        # In the background: migrations not applied get one warning, and start-up never waits for it.
+        app.state.migrations_checked = asyncio.create_task(_warn_if_not_migrated())
         try:
             yield
         finally:
+            app.state.migrations_checked.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await app.state.migrations_checked
             await http_client.close()
             await app.state.auth_backend.close()
             await cache_manager.close()

@@ -1,8 +1,16 @@
-"""Shared fixtures: the test configuration, an app with its lifespan, an HTTP client.
+"""Shared fixtures: the test configuration, the schema, an app whose test runs in one transaction, a client.
 
 Tests run on SQLite by default. Point DATABASE_URL at PostgreSQL (or REDIS_URL
 at Redis) to run the same suite there; tests marked `postgres` / `redis` skip
 with a reason when those are absent, and fail instead when CI=true.
+
+The schema is built once per run: every module down to base, then up to head (empty
+tables, and proof that each downgrade works). A test using `app` or `client` then
+runs inside one transaction, rolled back at its end: the app's sessions and the
+test's own (`database.sessionmaker()`) join it, and their commits only release
+savepoints, so a test sees exactly the rows it made. A test that needs real commits
+(concurrent requests on several connections, another process) is marked `commits`:
+every module's rows are deleted after it instead.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ os.environ.setdefault("CONFIG_ENV", "test")
 import io
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -21,9 +30,14 @@ import pytest
 from fastapi import FastAPI
 
 from src.app import create_app
+from src.core.cache import cache_manager
+from src.core.cache.backends import escape_glob
 from src.core.cache.testing import cache_settings_for_tests
 from src.core.config import Settings, load_settings
+from src.core.db import Base, database
 from src.core.logging import access_log
+from src.core.migrations import downgrade, migration_modules, module_metadata, upgrade
+from tests.auth_helpers import auth_headers
 
 
 def _required() -> bool:
@@ -44,6 +58,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.fixture(scope="session", autouse=True)
+async def schema() -> None:
+    """Every module's tables, empty, at head: once per run, through each module's own history."""
+    for name in migration_modules():
+        await downgrade(name, "base")
+    await upgrade()
+    await database.dispose()
+
+
 @pytest.fixture
 def settings() -> Settings:
     """The test configuration; the cache runs on Redis when REDIS_URL is set, under a key prefix of this run."""
@@ -51,11 +74,48 @@ def settings() -> Settings:
     return loaded.model_copy(update={"cache": cache_settings_for_tests(loaded.cache)})
 
 
+@asynccontextmanager
+async def rolled_back() -> AsyncIterator[None]:
+    """Every session made meanwhile joins one transaction, rolled back at the end (SQLite and PostgreSQL)."""
+    sessions = database.sessionmaker
+    async with database.engine.connect() as connection:
+        transaction = await connection.begin()
+        if connection.dialect.name == "sqlite":
+            # The sqlite3 driver opens a transaction only before a write, so the first session's
+            # SAVEPOINT would open it instead, and releasing that savepoint would commit.
+            await connection.exec_driver_sql("BEGIN")
+        sessions.configure(bind=connection, join_transaction_mode="create_savepoint")
+        try:
+            yield
+        finally:
+            sessions.configure(bind=database.engine, join_transaction_mode="conservative_savepoint")
+            await transaction.rollback()
+
+
+async def delete_rows() -> None:
+    """Empty every module's tables (after a test that committed for real)."""
+    for name in migration_modules():
+        module_metadata(name)
+    async with database.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            await connection.execute(table.delete())
+
+
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+async def app(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
-        yield application
+        await application.state.migrations_checked  # its connection is back in the pool before the test
+        # Nothing cached by an earlier test (or an earlier run, on Redis) answers for this one.
+        await cache_manager.delete_pattern(escape_glob(cache_manager.key_prefix) + "*")
+        if request.node.get_closest_marker("commits"):
+            try:
+                yield application
+            finally:
+                await delete_rows()
+        else:
+            async with rolled_back():
+                yield application
 
 
 @pytest.fixture
@@ -77,3 +137,17 @@ def access_lines(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[dict[str,
         return [json.loads(line) for line in stream.getvalue().splitlines()]
 
     return written
+
+
+@pytest.fixture
+def sign_in(client: httpx.AsyncClient) -> Callable[..., None]:
+    """`sign_in("admin")`: the client's next requests carry a token holding these roles (none: anonymous).
+
+    The token comes from `tests/auth_helpers.py`, so it passes the real auth check in either
+    auth mode (RBAC: signed with the test key; Keycloak: issued by the local fake realm).
+    """
+
+    def sign(*roles: str, username: str = "tester") -> None:
+        client.headers.update(auth_headers(roles=roles, username=username))
+
+    return sign

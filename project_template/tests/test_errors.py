@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
+import uuid
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
@@ -16,6 +18,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import StreamingResponse
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from src.app import create_app
 from src.core.config import Settings
@@ -172,3 +175,17 @@ def test_buffered_json_access_line_of_a_5xx_is_an_error() -> None:
     sink({"event": "request", "status": 503})
     sink.flush()
     assert [json.loads(line)["level"] for line in stream.getvalue().splitlines()] == ["info", "error"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("part", ["database", "username"])
+async def test_a_server_refusing_the_connection_is_a_503(settings: Settings, part: str) -> None:
+    """PostgreSQL answers but refuses us (an unknown database or role, as with a wrong password): an outage."""
+    configured = make_url(os.environ["DATABASE_URL"])
+    unknown = f"no_such_{part}_{uuid.uuid4().hex[:8]}"
+    wrong = configured.set(database=unknown) if part == "database" else configured.set(username=unknown)
+    refused = wrong.render_as_string(hide_password=False)
+    async with serving(with_database(settings, refused)) as client:
+        response = await client.get("/api/v1/probe/db")
+    assert response.status_code == 503
+    assert response.json() == {"detail": "database unavailable"}

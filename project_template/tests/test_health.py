@@ -18,11 +18,10 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from src.app import create_app
-from src.core import migrations
 from src.core.cache import cache_manager
 from src.core.config import DatabaseSettings, Settings
-from src.core.migrations import migration_status, upgrade
-from src.routes import health as health_routes
+from src.core.migrations import known_revisions, layout, migration_modules, migration_status, upgrade
+from src.core.migrations import status as migration_state
 
 
 @contextlib.asynccontextmanager
@@ -77,8 +76,8 @@ async def test_not_ready_while_a_module_is_behind(client: httpx.AsyncClient, mon
     async def behind(modules: Any = None, **_: Any) -> dict[str, dict[str, str | None]]:
         return {"orders": {"current": None, "head": "2026_11_25_0001"}}
 
-    monkeypatch.setattr(health_routes, "migration_status", behind)
-    monkeypatch.setattr(health_routes, "known_revisions", lambda module: frozenset({"2026_11_25_0001"}))
+    monkeypatch.setattr(migration_state, "migration_status", behind)
+    monkeypatch.setattr(migration_state, "known_revisions", lambda module: frozenset({"2026_11_25_0001"}))
     response = await client.get("/health/ready")
     assert response.status_code == 503
     body = response.json()
@@ -92,8 +91,8 @@ async def test_a_database_migrated_by_a_newer_release_is_still_ready(
     async def ahead(modules: Any = None, **_: Any) -> dict[str, dict[str, str | None]]:
         return {"orders": {"current": "from_a_newer_release", "head": "2026_11_25_0001"}}
 
-    monkeypatch.setattr(health_routes, "migration_status", ahead)
-    monkeypatch.setattr(health_routes, "known_revisions", lambda module: frozenset({"2026_11_25_0001"}))
+    monkeypatch.setattr(migration_state, "migration_status", ahead)
+    monkeypatch.setattr(migration_state, "known_revisions", lambda module: frozenset({"2026_11_25_0001"}))
     response = await client.get("/health/ready")
     assert response.status_code == 200, response.json()
     assert response.json()["checks"]["migrations"]["ahead"] == ["orders"]
@@ -220,7 +219,7 @@ async def test_ready_fails_fast_when_postgres_stops_and_recovers_without_restart
 
 async def test_known_revisions_hold_each_module_head(client: httpx.AsyncClient) -> None:
     for name, state in (await migration_status()).items():
-        assert state["head"] in health_routes.known_revisions(name)
+        assert state["head"] in known_revisions(name)
 
 
 async def test_ready_probes_read_migration_scripts_once(
@@ -250,7 +249,7 @@ async def test_ready_probes_leave_alembic_info_lines_out(
     caplog.clear()
     assert (await client.get("/health/ready")).status_code == 200
     assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []
-    if migrations.migration_modules():  # scripts/run_migrations.py --status still shows them
+    if migration_modules():  # scripts/run_migrations.py --status still shows them
         await migration_status()
         assert any(r.name == "alembic.runtime.migration" for r in caplog.records)
 
@@ -258,11 +257,9 @@ async def test_ready_probes_leave_alembic_info_lines_out(
 def test_heads_are_read_again_when_a_versions_folder_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     versions = tmp_path / "demo" / "alembic" / "versions"
     versions.mkdir(parents=True)
-    (tmp_path / "demo" / "alembic" / "env.py").write_text("")
-    (tmp_path / "demo" / "alembic" / "script.py.mako").write_text("")
-    monkeypatch.setattr(migrations, "MODULES_DIR", tmp_path)
+    monkeypatch.setattr(layout, "MODULES_DIR", tmp_path)
     revision = 'revision = "{rev}"\ndown_revision = {down}\nbranch_labels = None\ndepends_on = None\n'
     (versions / "one.py").write_text(revision.format(rev="one", down="None"))
-    assert migrations._heads("demo") == ["one"]
+    assert migration_state.heads("demo") == ["one"]
     (versions / "two.py").write_text(revision.format(rev="two", down='"one"'))
-    assert migrations._heads("demo") == ["two"]
+    assert migration_state.heads("demo") == ["two"]

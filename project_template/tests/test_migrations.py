@@ -7,10 +7,12 @@ plus the advisory lock that serialises replicas migrating at once).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from types import ModuleType
 
 import pytest
 from sqlalchemy import inspect, text
@@ -92,22 +94,36 @@ def run_script(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603
 
 
-async def test_the_script_reports_status_and_checks() -> None:
-    await database.dispose()  # SQLite: let the subprocess have the file
-    status = run_script("--status")
-    assert status.returncode == 0, status.stderr
+@pytest.fixture
+def script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """scripts/run_migrations.py imported in this process (a subprocess costs seconds of imports)."""
+    scripts = PROJECT_ROOT / "scripts"
+    monkeypatch.syspath_prepend(str(scripts))
+    spec = importlib.util.spec_from_file_location("run_migrations_script", scripts / "run_migrations.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_the_script_reports_status_and_checks(script: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    assert await script.run(script.parse(["--status"])) == 0
+    status = capsys.readouterr().out
     for name in MODULES:
-        assert f"{name}: current " in status.stdout
-        assert "(at head)" in status.stdout
-    checked = run_script("--check")
+        assert f"{name}: current " in status
+        assert "(at head)" in status
+    await database.dispose()  # SQLite: let the subprocess have the file
+    checked = run_script("--check")  # the command itself, end to end
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "models and migrations agree" in checked.stdout
 
 
-def test_the_script_refuses_an_unknown_module() -> None:
-    result = run_script("--module", "no_such_module")
-    assert result.returncode == 2
-    assert "unknown module 'no_such_module'" in result.stderr
+def test_the_script_refuses_an_unknown_module(script: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        script.parse(["--module", "no_such_module"])
+    assert refused.value.code == 2
+    assert "unknown module 'no_such_module'" in capsys.readouterr().err
 
 
 async def _replica() -> asyncio.subprocess.Process:

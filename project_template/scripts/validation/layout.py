@@ -1,9 +1,13 @@
-"""LAYOUT: each module has the module template's folders and exports `router`; no name extends another's."""
+"""LAYOUT: each module has the module template's folders and exports `router`; no name extends another's.
+
+`cache/` is required only of a module that caches: its namespace lives there, in one place.
+"""
 
 from __future__ import annotations
 
 import ast
 
+from validation.astutil import resolve_from
 from validation.findings import Finding
 from validation.project import FILES, FOLDERS, PACKAGES, Project
 
@@ -19,6 +23,16 @@ def check(project: Project) -> list[Finding]:
         missing += [f for f in FILES if not (base / f).is_file()]
         for part in missing:
             findings.append(Finding(f"modules/{module}/{part}", 1, "LAYOUT-001", f"module {module} has no {part}", FIX))
+        if not (base / "cache" / "__init__.py").is_file() and _caches(project, module):
+            findings.append(
+                Finding(
+                    f"modules/{module}/cache/__init__.py",
+                    1,
+                    "LAYOUT-001",
+                    f"module {module} uses the cache but has no cache/__init__.py to hold its namespace",
+                    f'create it with `cache = CacheNamespace("{module}")` (from src.core.cache) and use that',
+                )
+            )
         tree = project.tree(base / "__init__.py")
         if tree is not None and not _exports_router(tree):
             findings.append(
@@ -31,6 +45,21 @@ def check(project: Project) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _caches(project: Project, module: str) -> bool:
+    """The module's code imports the cache (`src.core.cache`) or its own cache package."""
+    wanted = ("src.core.cache", f"modules.{module}.cache")
+    for source in project.sources(module):
+        for node in source.imports:
+            if isinstance(node, ast.ImportFrom):
+                origin = resolve_from(node, source.package)
+                origins = [f"{origin}.{alias.name}" for alias in node.names]
+            else:
+                origins = [alias.name for alias in node.names]
+            if any(origin == w or origin.startswith(f"{w}.") for origin in origins for w in wanted):
+                return True
+    return False
 
 
 def _exports_router(tree: ast.Module) -> bool:

@@ -4,6 +4,8 @@
   503 `{"detail": "database unavailable"}` with `Retry-After`, from exception
   handlers registered by `install_error_handlers` (they run inside the
   conversation middleware, so the response carries `X-Conversation-ID`).
+- The database up but without a table or column the code uses (migrations not run):
+  503 `{"detail": "database not migrated: run scripts/run_migrations.py --all"}`.
 - Any other unhandled exception: 500 `{"detail": "internal error", "conversation_id": ...}`,
   sent by the conversation middleware itself (Starlette's own error middleware sits
   outside every user middleware, so its 500 would lack the header), with the
@@ -34,6 +36,10 @@ from src.core.logging import get_logger
 
 RETRY_AFTER_SECONDS = 5
 UNAVAILABLE_DETAIL = "database unavailable"
+NOT_MIGRATED_DETAIL = "database not migrated: run scripts/run_migrations.py --all"
+# PostgreSQL's SQLSTATEs undefined_table and undefined_column; SQLite says it only in words.
+_MISSING_SCHEMA_STATES = {"42P01", "42703"}
+_MISSING_SCHEMA_WORDS = ("no such table", "no such column", "has no column named")
 INTERNAL_DETAIL = "internal error"
 # Code of these packages in a traceback means the error came from talking to the database.
 _DATABASE_PACKAGES = ("sqlalchemy.", "asyncpg", "aiosqlite", "sqlite3")
@@ -56,6 +62,15 @@ def _traceback_modules(error: BaseException) -> list[str]:
     return names
 
 
+def is_not_migrated(error: BaseException) -> bool:
+    """True when `error` says a table or column the code uses does not exist: the migrations were not run."""
+    if not isinstance(error, sa_exc.DBAPIError) or error.orig is None:
+        return False
+    if getattr(error.orig, "sqlstate", None) in _MISSING_SCHEMA_STATES:
+        return True
+    return isinstance(error, sa_exc.OperationalError) and str(error.orig).startswith(_MISSING_SCHEMA_WORDS)
+
+
 def is_database_unavailable(error: BaseException) -> bool:
     """True when `error` means the database cannot be reached now (not a bad query or a constraint)."""
     if isinstance(error, sa_exc.TimeoutError):  # no pooled connection free within pool_timeout
@@ -72,25 +87,30 @@ def is_database_unavailable(error: BaseException) -> bool:
 
 
 async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
-    if not is_database_unavailable(error):
+    # Checked first: SQLite reports a missing table as an OperationalError, like an outage.
+    if is_not_migrated(error):
+        detail = NOT_MIGRATED_DETAIL
+    elif is_database_unavailable(error):
+        detail = UNAVAILABLE_DETAIL
+    else:
         raise error  # not an outage: the conversation middleware answers the generic 500
     # Types only: SQLAlchemy's messages quote the statement and its parameters.
     cause = error.orig if isinstance(error, sa_exc.DBAPIError) else None
     log.warning(
-        "database unavailable",
+        detail,
         error=type(error).__name__,
         cause=type(cause).__name__ if cause is not None else None,
         path=request.url.path,
     )
     return JSONResponse(
-        {"detail": UNAVAILABLE_DETAIL},
+        {"detail": detail},
         status_code=503,
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer a database outage with a JSON 503 instead of a 500."""
+    """Answer a database outage (or a database not migrated) with a JSON 503 instead of a 500."""
     for error_type in (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError, TimeoutError):
         app.add_exception_handler(error_type, database_unavailable)
 

@@ -16,7 +16,6 @@ mode, `auth` says whether the realm's signing keys are at hand.
 from __future__ import annotations
 
 import asyncio
-import functools
 import importlib
 import sys
 from collections.abc import Awaitable, Callable
@@ -51,48 +50,21 @@ async def load_migrations() -> None:
         await asyncio.to_thread(importlib.import_module, "src.core.migrations")
 
 
-async def migration_status(*, quiet: bool = False) -> dict[str, dict[str, str | None]]:
-    """Each module's applied and latest revision."""
-    await load_migrations()
-    from src.core.migrations import migration_status as status
-
-    return await status(quiet=quiet)
-
-
-@functools.cache
-def known_revisions(module: str) -> frozenset[str]:
-    """Every revision in this code's history of `module` (fixed while the process runs)."""
-    from alembic.script import ScriptDirectory
-
-    from src.core.migrations import module_config
-
-    script = ScriptDirectory.from_config(module_config(module))
-    return frozenset(revision.revision for revision in script.walk_revisions())
-
-
 async def check_migrations() -> dict[str, Any]:
     """Each module at this code's head; a database *ahead* (a newer release migrated it) still counts as ready.
 
     During a rolling deploy the new release migrates first; old instances must keep
     serving (migrations are additive until the old release is gone), not drop out.
     """
-    modules = await migration_status(quiet=True)  # no Alembic INFO lines on every probe
-    behind: dict[str, Any] = {}
-    ahead: list[str] = []
-    for name, state in modules.items():
-        current = state["current"]
-        if current == state["head"]:
-            continue
-        known = await asyncio.to_thread(known_revisions, name)
-        if current is not None and current not in known:
-            ahead.append(name)
-        else:
-            behind[name] = state
-    if behind:
-        return {"status": "down", "error": "migrations not at head", "modules": behind}
-    result: dict[str, Any] = {"status": "up", "modules": {name: state["current"] for name, state in modules.items()}}
-    if ahead:
-        result["ahead"] = ahead
+    await load_migrations()
+    from src.core.migrations import standing
+
+    found = await standing()  # quiet: no Alembic INFO lines on every probe
+    if found.behind:
+        return {"status": "down", "error": "migrations not at head", "modules": found.behind}
+    result: dict[str, Any] = {"status": "up", "modules": found.current}
+    if found.ahead:
+        result["ahead"] = found.ahead
     return result
 
 

@@ -1,48 +1,23 @@
-"""Fixtures of the auth tests: the module's own tables, emptied per test; cheap hashing; users on demand."""
+"""Fixtures of the auth tests: cheap hashing, and factories of users and roles (shared fixtures: modules/conftest.py).
+
+Rows are made through the services, inside the test's transaction, and gone after it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
 import pytest
+from fastapi import FastAPI
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import delete
 
-from modules.auth.models import (
-    AuthLoginFailure,
-    AuthPermission,
-    AuthRefreshToken,
-    AuthRole,
-    AuthUser,
-    role_permissions,
-    user_roles,
-)
 from modules.auth.schemas import PermissionCreate, RoleCreate, UserCreate, UserRead
 from modules.auth.services import identity_service, passwords
 from src.core.db import database
-from src.core.migrations import downgrade, upgrade
 
 MakeUser = Callable[..., Awaitable[UserRead]]
 PASSWORD = "correct-horse"
-
-
-@pytest.fixture(scope="session", autouse=True)
-async def auth_tables() -> None:
-    """Tables at head through the module's own history (other modules untouched)."""
-    await downgrade("auth", "base")
-    await upgrade(["auth"])
-    await database.dispose()
-
-
-@pytest.fixture(autouse=True)
-async def empty_tables(auth_tables: None) -> None:
-    async with database.sessionmaker() as session:
-        for table in (user_roles, role_permissions):
-            await session.execute(delete(table))
-        for model in (AuthRefreshToken, AuthLoginFailure, AuthUser, AuthRole, AuthPermission):
-            await session.execute(delete(model))
-        await session.commit()
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +27,7 @@ def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def make_user() -> MakeUser:
+def make_user(app: FastAPI) -> MakeUser:
     """`await make_user("bob", "password", roles=["admin"])`; missing roles are created."""
 
     async def make(username: str, password: str = PASSWORD, *, roles: tuple[str, ...] = ()) -> UserRead:
@@ -66,7 +41,7 @@ def make_user() -> MakeUser:
 
 
 @pytest.fixture
-def role_with_permissions() -> Callable[..., Awaitable[None]]:
+def role_with_permissions(app: FastAPI) -> Callable[..., Awaitable[None]]:
     async def make(name: str, *permissions: str) -> None:
         async with database.sessionmaker() as session:
             for permission in permissions:

@@ -30,6 +30,7 @@ async def login(client: httpx.AsyncClient, password: str) -> httpx.Response:
     return await client.post("/api/v1/auth/login", data={"username": "admin", "password": password})
 
 
+@pytest.mark.commits  # the script writes from another process
 async def test_bootstrap_admin_then_manage_users(client: httpx.AsyncClient) -> None:
     env = {**os.environ, "CONFIG_ENV": "test", "ADMIN_PASSWORD": BOOTSTRAP_PASSWORD}
     process = await asyncio.create_subprocess_exec(

@@ -200,6 +200,7 @@ async def test_login_form_is_validated(client: httpx.AsyncClient) -> None:
     assert (await client.post(LOGIN, json={"username": "x", "password": "y"})).status_code == 422
 
 
+@pytest.mark.commits  # concurrent requests: each on its own connection, as in production
 async def test_two_concurrent_refreshes_with_one_token_let_exactly_one_through(
     client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:

@@ -152,6 +152,7 @@ async def test_locks_start_short_and_double(
         assert (await login(http, "nina", "wrong-guess")).status_code == 401, "a success starts the count over"
 
 
+@pytest.mark.commits  # concurrent requests: each on its own connection, as in production
 async def test_a_burst_of_concurrent_guesses_is_counted(client_at: ClientAt, rbac: RbacSettings) -> None:
     async with client_at(ATTACKER) as http, asyncio.timeout(60):  # never hangs
         results = await asyncio.gather(*(login(http, "admin", f"guess-{n}") for n in range(3 * rbac.max_failed_logins)))

@@ -1,0 +1,100 @@
+"""A database whose migrations were skipped says so: a 503 naming the fix, and one warning at start-up.
+
+Not "database unavailable": the database answers, it only lacks the tables the code expects.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, MutableMapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import structlog
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from src.app import create_app
+from src.core.config import Settings
+from src.core.db import SessionDep
+from src.core.migrations import migration_modules
+
+DETAIL = "database not migrated: run scripts/run_migrations.py --all"
+WARNING = "database not migrated: run scripts/run_migrations.py --all"
+
+
+@pytest.fixture
+def empty_database(settings: Settings, tmp_path: Path) -> Settings:
+    """The test settings on a new SQLite file: the database is up, no migration has run."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'never_migrated.db'}"
+    return settings.model_copy(update={"database": settings.database.model_copy(update={"url": url})})
+
+
+@asynccontextmanager
+async def started(settings: Settings) -> AsyncIterator[tuple[FastAPI, list[MutableMapping[str, Any]]]]:
+    """The app through its lifespan, with the log lines of its start-up (its migration check included)."""
+    app = create_app(settings)
+    with structlog.testing.capture_logs() as logs:
+        async with app.router.lifespan_context(app):
+            await app.state.migrations_checked
+            yield app, logs
+
+
+def add_probe_routes(app: FastAPI) -> None:
+    @app.get("/api/v1/probe/missing-table")
+    async def missing_table(session: SessionDep) -> None:
+        await session.execute(text("SELECT id FROM probe_never_created"))
+
+    @app.get("/api/v1/probe/missing-column")
+    async def missing_column(session: SessionDep) -> None:
+        await session.execute(text("CREATE TABLE probe_rows (id INTEGER)"))
+        await session.execute(text("SELECT added_by_a_later_migration FROM probe_rows"))
+
+
+@pytest.mark.parametrize("probe", ["missing-table", "missing-column"])
+async def test_a_missing_table_or_column_is_a_503_saying_to_migrate(
+    app: FastAPI, client: httpx.AsyncClient, probe: str
+) -> None:
+    add_probe_routes(app)  # on the test database (SQLite, or PostgreSQL with DATABASE_URL), in its transaction
+    response = await client.get(f"/api/v1/probe/{probe}")
+    assert response.status_code == 503
+    assert response.json() == {"detail": DETAIL}
+    assert int(response.headers["retry-after"]) > 0
+
+
+@pytest.mark.skipif("auth" not in migration_modules(), reason="the auth module exists in auth=rbac projects only")
+async def test_login_before_the_migrations_says_to_run_them(empty_database: Settings) -> None:
+    async with started(empty_database) as (app, _):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.post("/api/v1/auth/login", data={"username": "admin", "password": "secret"})
+    assert response.status_code == 503
+    assert response.json() == {"detail": DETAIL}
+
+
+async def test_start_up_warns_once_naming_the_modules_behind(empty_database: Settings) -> None:
+    async with started(empty_database) as (_, logs):
+        warnings = [line for line in logs if line["event"] == WARNING]
+    if not migration_modules():
+        assert warnings == []  # nothing to migrate in a project without modules
+        return
+    assert len(warnings) == 1
+    assert warnings[0]["log_level"] == "warning"
+    assert sorted(warnings[0]["modules"]) == migration_modules()
+    assert all(state["current"] is None for state in warnings[0]["modules"].values())
+
+
+async def test_start_up_is_quiet_at_head_and_when_the_database_is_down(settings: Settings) -> None:
+    async with started(settings) as (_, logs):  # the test database: every module at head
+        assert [line for line in logs if line["event"] == WARNING] == []
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: connections are refused
+    url = f"postgresql+asyncpg://nobody@127.0.0.1:{port}/nothing"
+    down = settings.model_copy(update={"database": settings.database.model_copy(update={"url": url})})
+    async with started(down) as (app, logs):
+        assert app.state.migrations_checked.exception() is None  # the check never fails start-up
+        assert [line for line in logs if line["log_level"] == "warning"] == []
