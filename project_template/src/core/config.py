@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -151,6 +152,12 @@ class TracingSettings(Section):
     excluded_paths: list[str] = Field(default_factory=lambda: ["/health", "/health/live", "/health/ready", "/metrics"])
 
 
+class DocsSettings(Section):
+    # Where /docs and /redoc load Swagger UI and ReDoc from: `local` (this app, works offline;
+    # the fastapi-offline package ships them) or `cdn` (FastAPI's default, needs the internet).
+    assets: Literal["local", "cdn"] = "local"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="APP_",
@@ -171,6 +178,7 @@ class Settings(BaseSettings):
     auth: AuthSettings
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    docs: DocsSettings = Field(default_factory=DocsSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -304,13 +312,23 @@ class _UrlOverrides(_Mapping):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings, turning validation errors into one readable `ConfigError`."""
+    """Build settings, turning validation errors into one readable line (a `ConfigError`)."""
     try:
         return Settings(**overrides)
     except ConfigError:
         raise
+    except ValidationError as exc:
+        problems = "; ".join(_problem(error) for error in exc.errors())
+        raise ConfigError(f"invalid configuration ({config_env()}): {problems}") from None
     except ValueError as exc:
         raise ConfigError(f"invalid configuration ({config_env()}): {exc}") from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    """`cache.backnd: Extra inputs are not permitted`, without pydantic's input dump and help link."""
+    where = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 @lru_cache
