@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.helpers import CI, free_port, run, served, uv
 
@@ -40,8 +41,7 @@ def quick_start(python: str | Path, checkout: Path, port: int, env: dict[str, st
 
 
 def recorded(project: Path, key: str) -> str:
-    lines = (project / ".copier-answers.yml").read_text().splitlines()
-    return next(line.split(":", 1)[1].strip() for line in lines if line.startswith(f"{key}:"))
+    return str(yaml.safe_load((project / ".copier-answers.yml").read_text())[key])
 
 
 def commit_all(repo: Path, message: str) -> None:
@@ -118,7 +118,7 @@ def test_a_project_rendered_from_a_dirty_checkout_says_how_to_recover(template: 
     # Following the second line works.
     head = run(["git", "rev-parse", "--short", "HEAD"], checkout).stdout.strip()
     answers = project / ".copier-answers.yml"
-    answers.write_text(answers.read_text().replace(f"_commit: {temporary}", f"_commit: {head}"))
+    answers.write_text(re.sub(r"^_commit: .*$", f"_commit: '{head}'", answers.read_text(), flags=re.MULTILINE))
     commit_all(project, "template commit")
     assert "created modules/orders" in uv(project, "python", "scripts/create_module.py", "--name", "orders").stdout
 
@@ -202,7 +202,7 @@ def test_every_script_runs_with_a_plain_python(seed_project: Path, tmp_path: Pat
     # Without the environment and without uv: one line saying what to run.
     bare = tmp_path / "my_api"
     shutil.copytree(seed_project, bare, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
-    no_uv = {"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
+    no_uv = {"PATH": "/usr/bin:/bin"}
     assert shutil.which("uv", path=no_uv["PATH"]) is None
     result = run([sys.executable, "scripts/run_migrations.py", "--all"], bare, env=no_uv, check=False)
     assert result.returncode != 0

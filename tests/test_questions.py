@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import copier
@@ -139,9 +140,17 @@ def test_init_project_never_records_a_commit_others_lack(template: Path, tmp_pat
     assert result.returncode == 0, result.stderr
     assert "uncommitted template changes are not rendered" in result.stderr
     assert "UNCOMMITTED-LINE" not in (tmp_path / "my_api" / "README.md").read_text()
-    commit = next(
-        line.split(":", 1)[1].strip()
-        for line in (tmp_path / "my_api" / ".copier-answers.yml").read_text().splitlines()
-        if line.startswith("_commit:")
-    )
+    commit = str(yaml.safe_load((tmp_path / "my_api" / ".copier-answers.yml").read_text())["_commit"])
     run(["git", "rev-parse", "--verify", f"{commit}^{{commit}}"], checkout)
+
+
+def test_project_readme_layout_names_every_folder(project: Callable[..., Path]) -> None:
+    """The generated README's layout lists each top-level folder, the CI workflow and the SQLite data folder."""
+    root = project(auth="rbac", with_example_module=True)
+    readme = (root / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1].split("```")[1]
+    named = {line.split()[0] for line in layout.splitlines() if line.strip() and not line.startswith(" ")}
+    folders = {f"{p.name}/" for p in root.iterdir() if p.is_dir() and p.name not in {".venv", ".git"}}
+    folders -= {p for p in folders if p.startswith(".") and p.endswith("_cache/")}
+    folders = {".github/workflows/" if f == ".github/" else f for f in folders} | {"data/"}
+    assert [f for f in sorted(folders) if not any(n.startswith(f) for n in named)] == [], named
