@@ -51,7 +51,7 @@ def render_example_module(checkout: str, ref: str, src: str) -> None:
 def lock_dependencies() -> None:
     uv = shutil.which("uv")
     if uv is None:
-        say("uv is not installed, so no uv.lock was written: `pip install uv`, then `uv lock` in this folder")
+        say("uv is not installed, so no uv.lock was written: install uv, then run `uv lock` in this folder")
         return
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
     env["UV_NO_PROGRESS"] = "1"
