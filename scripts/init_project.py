@@ -125,9 +125,18 @@ def serve(project: Path, port: int) -> None:
     os.execve(uv, [uv, "run", "uvicorn", "src.app:app", "--host", "127.0.0.1", "--port", str(port)], env)
 
 
+def template_version(destination: Path) -> str:
+    """What the project records as its template version, in words (README: "Versions")."""
+    answers = (destination / ".copier-answers.yml").read_text(encoding="utf-8").splitlines()
+    commit = next((line.split(":", 1)[1].strip(" '\"") for line in answers if line.startswith("_commit:")), "")
+    if commit.startswith("v") and commit[1:2].isdigit() and "-g" not in commit:
+        return f"Template version: release {commit}."
+    return f"Template version: commit {commit} (no release tag yet: modules and updates go by commit)."
+
+
 def next_steps(destination: Path) -> str:
     """What to run next, with uv as the user's own shell will find it."""
-    lines = [f"Created {destination}", "", "Next:", f"  cd {destination}"]
+    lines = [f"Created {destination}", template_version(destination), "", "Next:", f"  cd {destination}"]
     if shutil.which("uv", path=os.environ.get(ORIGINAL_PATH, os.environ.get("PATH", ""))) is None:
         lines.append(f'  export PATH="{BIN}:$PATH"   # uv and copier, set up by this script')
     lines += ["  uv sync", "  uv run python scripts/run_migrations.py --all", "  uv run uvicorn src.app:app --reload"]
@@ -145,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     ensure_tools(need_copier=True)
     render(destination, answers(args), resolve_ref(args.vcs_ref))
     if args.serve:
+        print(template_version(destination), flush=True)
         serve(destination, args.port)
         return
     print(next_steps(destination))

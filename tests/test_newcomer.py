@@ -61,6 +61,8 @@ def test_quick_start_then_every_next_command_from_the_same_clone(template: Path,
             assert b"/api/v1/users" in response.read()
     assert "Serving on" in output[0]
     my_api = checkout / "my_api"
+    # main has no tag: the project records the commit, and init_project says so.
+    assert f"Template version: commit {recorded(my_api, '_commit')} (no release tag yet" in output[0]
     assert (my_api / "uv.lock").is_file()
     # The render and its .venv sit inside the clone, which must stay clean for the next render.
     assert run(["git", "status", "--porcelain"], checkout).stdout == ""
@@ -281,3 +283,26 @@ def test_copier_shows_no_inline_script_when_adding_a_module(template: Path, tmp_
     assert len(task) == 1, result.stderr
     assert "hooks/check_module.py" in task[0]
     assert "import pathlib" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("uv_says", "blamed"),
+    [
+        ("error: Failed to parse: `pyproject.toml`\n  caused by: TOML parse error at line 2, column 8", False),
+        ("error: Request failed after 3 retries\n  caused by: Failed to fetch: https://pypi.org/simple/fastapi/", True),
+    ],
+)
+def test_uv_lock_failure_blames_the_network_only_when_it_is(
+    template: Path, tmp_path: Path, uv_says: str, blamed: bool
+) -> None:
+    fake = tmp_path / "bin" / "uv"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\ncat >&2 <<'EOF'\n{uv_says}\nEOF\nexit 2\n")
+    fake.chmod(0o755)
+    data = ["-d", "project_name=my_api", "-d", "auth=rbac", "-d", "with_example_module=false"]
+    copy = [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref", "HEAD", *data]
+    result = run([*copy, template, tmp_path / "my_api"], tmp_path, env={"PATH": f"{fake.parent}:{os.environ['PATH']}"})
+    said = [line for line in result.stderr.splitlines() if "`uv lock` failed" in line]
+    assert len(said) == 1, result.stderr
+    assert ("no network?" in said[0]) is blamed
+    assert uv_says.splitlines()[0] in said[0]  # uv's own words, not a guess
