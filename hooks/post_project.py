@@ -43,6 +43,11 @@ def render_example_module(checkout: str, ref: str, src: str) -> None:
     result = subprocess.run(command, check=False)
     if result.returncode != 0:
         raise SystemExit(f"could not render the example module (copier exited {result.returncode})")
+    set_source(answers, src)
+
+
+def set_source(answers: Path, src: str) -> None:
+    """Point an answers file's `_src_path` at `src`."""
     lines = answers.read_text(encoding="utf-8").splitlines()
     fixed = [f"_src_path: {src}" if line.startswith("_src_path:") else line for line in lines]
     answers.write_text("\n".join(fixed) + "\n", encoding="utf-8")
@@ -86,17 +91,6 @@ def absolute_source(src: str, dst: str) -> str | None:
     return str(candidate) if candidate and (candidate / "copier.yml").is_file() else None
 
 
-def record_absolute_source(src: str, dst: str) -> None:
-    found = absolute_source(src, dst)
-    if found is None or not ANSWERS.is_file():
-        return
-    lines = ANSWERS.read_text(encoding="utf-8").splitlines()
-    ANSWERS.write_text(
-        "\n".join(f"_src_path: {found}" if line.startswith("_src_path:") else line for line in lines) + "\n",
-        encoding="utf-8",
-    )
-
-
 def keep_out_of_template_checkout(src: str) -> None:
     """A project rendered inside the template's checkout must not make that checkout dirty.
 
@@ -109,9 +103,9 @@ def keep_out_of_template_checkout(src: str) -> None:
     here = Path.cwd().resolve()
     if not template.is_absolute() or not template.is_dir() or not here.is_relative_to(template.resolve()):
         return
-    git = ["git", "-C", str(template)]
-    top = subprocess.run([*git, "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False)
-    exclude = subprocess.run([*git, "rev-parse", "--git-path", "info/exclude"], capture_output=True, text=True)
+    ask = ["git", "-C", str(template), "rev-parse"]
+    top = subprocess.run([*ask, "--show-toplevel"], capture_output=True, text=True, check=False)
+    exclude = subprocess.run([*ask, "--git-path", "info/exclude"], capture_output=True, text=True, check=False)
     if top.returncode != 0 or exclude.returncode != 0:
         return
     entry = "/" + here.relative_to(Path(top.stdout.strip()).resolve()).as_posix() + "/"
@@ -132,8 +126,10 @@ def main() -> None:
     parser.add_argument("--dst", default=".")
     parser.add_argument("--with-example-module", default="False")
     args = parser.parse_args()
-    record_absolute_source(args.src, args.dst)
-    src = absolute_source(args.src, args.dst) or args.src
+    src = args.src
+    if (found := absolute_source(args.src, args.dst)) is not None and ANSWERS.is_file():
+        src = found
+        set_source(ANSWERS, src)
     keep_out_of_template_checkout(src)
     if args.with_example_module.lower() == "true":
         render_example_module(args.checkout, args.ref, src)

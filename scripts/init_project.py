@@ -25,7 +25,8 @@ from bootstrap import BIN, TEMPLATE, clean_env, ensure_tools
 sys.path.insert(0, str(TEMPLATE / "hooks"))
 from names import project_name_problem  # hooks/ is not a package: found through sys.path
 
-ORIGINAL_PATH = "FASTAPI_ENTERPRISE_USER_PATH"  # PATH before bootstrap.py put .venv/bin first
+# The user's PATH and VIRTUAL_ENV, as they were before bootstrap.py changed them for its re-run.
+ORIGINAL_PATH, ORIGINAL_VENV = "FASTAPI_ENTERPRISE_USER_PATH", "FASTAPI_ENTERPRISE_USER_VENV"
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -140,8 +141,8 @@ def next_steps(destination: Path) -> str:
     if shutil.which("uv", path=os.environ.get(ORIGINAL_PATH, os.environ.get("PATH", ""))) is None:
         lines.append(f'  export PATH="{BIN}:$PATH"   # uv and copier, set up by this script')
     lines += ["  uv sync", "  uv run python scripts/run_migrations.py --all", "  uv run uvicorn src.app:app --reload"]
-    if os.environ.get("VIRTUAL_ENV"):
-        lines.append(f"(`deactivate` first: with {os.environ['VIRTUAL_ENV']} active, uv warns that it is not .venv)")
+    if venv := os.environ.get(ORIGINAL_VENV):
+        lines.append(f"(`deactivate` first: with {venv} active, uv warns that it is not the project's .venv)")
     return "\n".join(["", *lines, ""])
 
 
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     destination = (args.output_dir / args.name).resolve()
     check_destination(destination)
     os.environ.setdefault(ORIGINAL_PATH, os.environ.get("PATH", ""))
+    os.environ.setdefault(ORIGINAL_VENV, os.environ.get("VIRTUAL_ENV", ""))
     ensure_tools(need_copier=True)
     render(destination, answers(args), resolve_ref(args.vcs_ref))
     if args.serve:

@@ -154,7 +154,10 @@ def seed_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     """The seed's first command, as written: `python scripts/init_project.py --name my_api --auth keycloak ...`."""
     folder = tmp_path_factory.mktemp("seed")
     command = [sys.executable, template / "scripts" / "init_project.py", "--name", "my_api", "--auth", "keycloak"]
-    run([*command, "--with-example-module"], folder)
+    said = run([*command, "--with-example-module"], folder, env={"VIRTUAL_ENV": str(folder / "some-venv")}).stdout
+    # What to run next, and how to avoid uv's warning about the active virtual environment.
+    assert "  uv run python scripts/run_migrations.py --all" in said
+    assert f"(`deactivate` first: with {folder / 'some-venv'} active" in said
     return folder / "my_api"
 
 
