@@ -34,8 +34,8 @@ def run(
     timeout: float = 600,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command, returning its output; on failure the assertion shows both streams."""
-    merged = {**os.environ, **(env or {})}
-    merged.pop("VIRTUAL_ENV", None)  # the generated project uses its own .venv
+    merged = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}  # projects use their .venv
+    merged.update(env or {})  # unless a test sets one, as a user's shell may
     result = subprocess.run(
         [str(c) for c in command], cwd=cwd, env=merged, capture_output=True, text=True, timeout=timeout, check=False
     )

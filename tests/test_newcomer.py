@@ -216,6 +216,12 @@ def test_every_script_runs_with_a_plain_python(seed_project: Path, tmp_path: Pat
         "`uv run python scripts/run_migrations.py`"
     ]
 
+    # Without the environment but with uv: `uv run` makes it, without a word about the active venv.
+    result = run([sys.executable, "scripts/validate_structure.py", "--help"], bare, env={"VIRTUAL_ENV": sys.prefix})
+    assert result.stdout.startswith("usage:")
+    assert VENV_WARNING not in result.stderr
+    assert (bare / ".venv").is_dir()
+
 
 def test_release_tags_the_changelog_version(template: Path, tmp_path: Path) -> None:
     checkout = clone(template, tmp_path / "checkout")
