@@ -1,27 +1,32 @@
 #!/usr/bin/env python3
 """Create a new fastapi-enterprise project from this template (the seed's interface).
 
-    python scripts/init_project.py --name my_api --auth keycloak --with-example-module
-    python scripts/init_project.py --name my_api --auth rbac --with-example-module --serve
+    python3 scripts/init_project.py --name my_api --auth keycloak --with-example-module
+    python3 scripts/init_project.py --name my_api --auth rbac --with-example-module --serve
 
-Renders into OUTPUT_DIR/NAME with Copier (answers are checked by copier.yml's
-validators), then prints what to run next; `--serve` also installs, migrates
-and serves the project on the embedded defaults (SQLite, in-memory cache).
+Renders into OUTPUT_DIR/NAME with Copier (the name rules are hooks/names.py's,
+as copier.yml's validators), then prints what to run next; `--serve` also
+installs, migrates and serves the project on the embedded defaults (SQLite,
+in-memory cache). Any Python 3.11+ runs it: without copier or uv, it sets up
+this repository's `.venv` first and runs there (scripts/bootstrap.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import keyword
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-TEMPLATE = Path(__file__).resolve().parents[1]
-NAME = re.compile(r"[a-z][a-z0-9_]*")
+from bootstrap import BIN, TEMPLATE, clean_env, ensure_tools
+
+sys.path.insert(0, str(TEMPLATE / "hooks"))
+from names import project_name_problem  # hooks/ is not a package: found through sys.path
+
+# The user's PATH and VIRTUAL_ENV, as they were before bootstrap.py changed them for its re-run.
+ORIGINAL_PATH, ORIGINAL_VENV = "FASTAPI_ENTERPRISE_USER_PATH", "FASTAPI_ENTERPRISE_USER_VENV"
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -52,10 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def check_name(name: str) -> None:
-    if not NAME.fullmatch(name):
-        fail(f"--name {name!r}: use lowercase letters, digits and underscores, starting with a letter (e.g. my_api)")
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        fail(f"--name {name!r} is a Python keyword; choose another name")
+    if problem := project_name_problem(name):
+        fail(f"--name {problem}")
 
 
 def check_destination(destination: Path) -> None:
@@ -101,10 +104,8 @@ def resolve_ref(vcs_ref: str) -> str:
 
 
 def render(destination: Path, data: dict[str, object], vcs_ref: str) -> None:
-    try:
-        import copier
-    except ImportError:
-        fail("Copier is not installed: run `python -m pip install copier uv` first")
+    import copier  # ensure_tools() made sure it is importable
+
     try:
         copier.run_copy(str(TEMPLATE), str(destination), data=data, defaults=True, unsafe=True, vcs_ref=vcs_ref)
     except (ValueError, copier.errors.CopierError) as exc:  # validators speak through ValueError
@@ -112,10 +113,10 @@ def render(destination: Path, data: dict[str, object], vcs_ref: str) -> None:
 
 
 def serve(project: Path, port: int) -> None:
-    uv = shutil.which("uv")
+    env = clean_env()
+    uv = shutil.which("uv", path=env["PATH"])
     if uv is None:
-        fail("uv is not installed: run `python -m pip install uv`, then serve from the project folder")
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+        fail("uv is not installed: run `python3 scripts/bootstrap.py uv --version`, then serve from the project")
     subprocess.run([uv, "sync", "--quiet"], cwd=project, env=env, check=True)
     if (project / "scripts" / "run_migrations.py").is_file():
         subprocess.run([uv, "run", "python", "scripts/run_migrations.py", "--all"], cwd=project, env=env, check=True)
@@ -125,19 +126,40 @@ def serve(project: Path, port: int) -> None:
     os.execve(uv, [uv, "run", "uvicorn", "src.app:app", "--host", "127.0.0.1", "--port", str(port)], env)
 
 
+def template_version(destination: Path) -> str:
+    """What the project records as its template version, in words (README: "Versions")."""
+    answers = (destination / ".copier-answers.yml").read_text(encoding="utf-8").splitlines()
+    commit = next((line.split(":", 1)[1].strip(" '\"") for line in answers if line.startswith("_commit:")), "")
+    if commit.startswith("v") and commit[1:2].isdigit() and "-g" not in commit:
+        return f"Template version: release {commit}."
+    return f"Template version: commit {commit} (no release tag yet: modules and updates go by commit)."
+
+
+def next_steps(destination: Path) -> str:
+    """What to run next, with uv as the user's own shell will find it."""
+    lines = [f"Created {destination}", template_version(destination), "", "Next:", f"  cd {destination}"]
+    if shutil.which("uv", path=os.environ.get(ORIGINAL_PATH, os.environ.get("PATH", ""))) is None:
+        lines.append(f'  export PATH="{BIN}:$PATH"   # uv and copier, set up by this script')
+    lines += ["  uv sync", "  uv run python scripts/run_migrations.py --all", "  uv run uvicorn src.app:app --reload"]
+    if venv := os.environ.get(ORIGINAL_VENV):
+        lines.append(f"(`deactivate` first: with {venv} active, uv warns that it is not the project's .venv)")
+    return "\n".join(["", *lines, ""])
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     check_name(args.name)
     destination = (args.output_dir / args.name).resolve()
     check_destination(destination)
+    os.environ.setdefault(ORIGINAL_PATH, os.environ.get("PATH", ""))
+    os.environ.setdefault(ORIGINAL_VENV, os.environ.get("VIRTUAL_ENV", ""))
+    ensure_tools(need_copier=True)
     render(destination, answers(args), resolve_ref(args.vcs_ref))
     if args.serve:
+        print(template_version(destination), flush=True)
         serve(destination, args.port)
         return
-    print(
-        f"\nCreated {destination}\n\nNext:\n  cd {destination}\n  uv sync\n"
-        "  uv run python scripts/run_migrations.py --all\n  uv run uvicorn src.app:app --reload\n"
-    )
+    print(next_steps(destination))
 
 
 if __name__ == "__main__":

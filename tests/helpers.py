@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import socket
 import subprocess
+import time
+import urllib.request
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +34,8 @@ def run(
     timeout: float = 600,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command, returning its output; on failure the assertion shows both streams."""
-    merged = {**os.environ, **(env or {})}
-    merged.pop("VIRTUAL_ENV", None)  # the generated project uses its own .venv
+    merged = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}  # projects use their .venv
+    merged.update(env or {})  # unless a test sets one, as a user's shell may
     result = subprocess.run(
         [str(c) for c in command], cwd=cwd, env=merged, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -42,11 +47,13 @@ def run(
     return result
 
 
-def snapshot_template(dst: Path) -> Path:
+def snapshot_template(dst: Path, tag: str | None = None) -> Path:
     """Copy the working tree (tracked and untracked, not ignored) into a fresh git repo.
 
     Copier renders committed content; a snapshot lets tests render uncommitted
-    work and gives every render a real commit that nested copies can pin.
+    work and gives every render a real commit that nested copies can pin. Like
+    this repository's main branch, it has no version tag unless a test asks for
+    one (tests/test_update.py releases versions of its own copy).
     """
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
@@ -61,7 +68,8 @@ def snapshot_template(dst: Path) -> Path:
     run(["git", "init", "-q", "-b", "main"], dst)
     run(["git", "add", "-A"], dst)
     run([*git, "commit", "-q", "-m", "snapshot"], dst)
-    run([*git, "tag", "v0.1.0"], dst)
+    if tag:
+        run([*git, "tag", tag], dst)
     return dst
 
 
@@ -102,3 +110,55 @@ def fresh_postgres_database() -> str:
 def drop_postgres_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
     run(["psql", PG_ADMIN_URL, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], REPO, check=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def served(
+    command: Sequence[str | Path], cwd: Path, port: int, env: Mapping[str, str] | None = None, wait: float = 300
+) -> Iterator[list[str]]:
+    """Start a command that serves on `port`, wait for /health, yield; stop its whole process group.
+
+    The list yielded is filled with the command's output (stdout and stderr) once it has stopped.
+    """
+    server = subprocess.Popen(
+        [str(c) for c in command],
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output: list[str] = []
+
+    def stop(sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, sig)  # the whole group: uv and the server it runs
+
+    try:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            stop(signal.SIGKILL)
+            raise AssertionError(f"no server on {port} (exit {server.poll()}):\n{server.communicate()[0][-6000:]}")
+        yield output
+    finally:
+        stop(signal.SIGTERM)
+        try:
+            text, _ = server.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            stop(signal.SIGKILL)
+            text, _ = server.communicate()
+        output.append(text)

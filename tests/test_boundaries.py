@@ -110,10 +110,15 @@ from modules.catalog.cache import cache as catalog_cache  # expect: IMP-001 CACH
 from modules.catalog.services import cache  # expect: CACHE-004
 from src.core.cache import cache_manager, cached
 
+KEY = "catalog:123"
+OWN_KEY = "orders:123"
+
 
 @cached(prefix="catalog", ttl=60)  # expect: CACHE-002
 async def count() -> int:
     \"\"\"How many.\"\"\"
+    await cache_manager.get(KEY)  # expect: CACHE-003
+    await cache_manager.get(OWN_KEY)
     await cache_manager.delete("catalog:1")  # expect: CACHE-003
     await cache_manager.delete(f"catalog.items:{count}")  # expect: CACHE-003
     await catalog_cache.delete("x")

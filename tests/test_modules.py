@@ -15,7 +15,6 @@ import hashlib
 import importlib.util
 import json
 import keyword
-import re
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from pathlib import Path
 import copier
 import pytest
 import yaml
+from jinja2.sandbox import SandboxedEnvironment
 
 from tests.helpers import render, run, uv
 
@@ -125,7 +125,7 @@ def test_create_endpoint_writes_need_a_signed_in_user_by_default(scaffolded: Pat
     assert "async def test_note_needs_a_signed_in_user" in (tests / "test_billing_note.py").read_text()
     assert "needs_a_signed_in_user" not in (tests / "test_order_get_status.py").read_text()
     shown = " ".join(uv(scaffolded, "python", "scripts/create_endpoint.py", "--help").stdout.split())
-    assert "default: public for GET, user for every other method" in shown
+    assert "default: public for GET and sign-in paths (login, register, token), user for other writes" in shown
 
 
 def tables(db: Path) -> set[str]:
@@ -232,7 +232,7 @@ def test_autogenerate_for_one_module_proposes_nothing_about_the_others(
         ("create_module", ["--name", "orders_archive"], "would both own tables named orders_*"),
         ("create_model", ["--module", "nowhere", "--name", "Thing"], "there is no module 'nowhere'"),
         ("create_model", ["--module", "orders", "--name", "OrderLine"], "already exists"),
-        ("create_model", ["--module", "orders", "--name", "Order"], "already exists"),
+        ("create_module", ["--name", "orders_"], "end with a letter or digit"),
         ("create_model", ["--module", "orders", "--name", "thing"], "must be CamelCase"),
         ("create_model", ["--module", "orders", "--name", "Class"], "'class' is a Python keyword"),
         ("create_model", ["--module", "orders", "--name", "Thing", "--table", "invoices_x"], "must be named"),
@@ -269,6 +269,15 @@ def test_bad_input_is_refused_and_nothing_is_written(
     assert snapshot(scaffolded) == before
 
 
+def test_create_model_of_the_sample_resource_finds_it_made(scaffolded: Path) -> None:
+    """`create_module --name orders` made Order; asking for it again (the seed's sequence) is not an error."""
+    before = snapshot(scaffolded)
+    args = ["--module", "orders", "--name", "Order"]
+    result = uv(scaffolded, "python", "scripts/create_model.py", *args, env=SQLITE_ENV)
+    assert "modules/orders/models/order.py already holds Order, the module's sample resource" in result.stdout
+    assert snapshot(scaffolded) == before
+
+
 @pytest.mark.parametrize(
     ("folder", "data", "message"),
     [
@@ -296,29 +305,44 @@ def test_copier_refuses_a_module_extending_a_sibling_name(
     dst = tmp_path / "modules" / "orders_archive"
     with pytest.raises(copier.errors.TaskError):
         copier.run_copy(str(template), str(dst), defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True)
-    assert "would also own tables named orders_*" in capfd.readouterr().err
+    assert "would both own tables named orders_*" in capfd.readouterr().err
     assert not dst.exists()
 
 
-def test_create_module_refuses_exactly_the_names_copier_refuses(template: Path) -> None:
-    """The script checks first (and more: existing modules); copier.yml's validator must not refuse anything later."""
-    validator = yaml.safe_load((template / "copier.yml").read_text())["module_name"]["validator"]
-    keywords, reserved = (set(re.findall(r"'(\w+)'", group)) for group in re.findall(r"in \[([^]]*)\]", validator))
-    spec = importlib.util.spec_from_file_location("scaffolding", template / "project_template/scripts/scaffolding.py")
+def load_names(path: Path):  # hooks/names.py, or a project's scripts/names.py
+    spec = importlib.util.spec_from_file_location(f"names_{abs(hash(path))}", path)
     assert spec is not None and spec.loader is not None
-    scaffolding = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(scaffolding)
-    assert keywords >= {"class", "match", "case", "type"}
+    names = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(names)
+    return names
 
-    candidates = keywords | reserved | set(keyword.kwlist) | set(keyword.softkwlist) | {"orders", "typed", "matches"}
-    for name in sorted(candidates):
-        copier_refuses = not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in keywords | reserved
-        try:
-            scaffolding.check_module_name(name)
-            script_refuses = False
-        except scaffolding.UsageError:
-            script_refuses = True
-        assert script_refuses == copier_refuses, name
+
+def test_one_set_of_name_rules_for_copier_init_project_and_the_scripts(template: Path, scaffolded: Path) -> None:
+    """copier.yml's validators, hooks/names.py and a project's scripts/names.py give the same verdicts and words."""
+    for rendered in ("names.py", "names.json"):  # the project's copy is the template's own file
+        assert (scaffolded / "scripts" / rendered).read_bytes() == (template / "hooks" / rendered).read_bytes()
+    names = load_names(template / "hooks" / "names.py")
+    config = yaml.safe_load((template / "copier.yml").read_text())
+    env = SandboxedEnvironment(extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"])
+    rules = json.loads((template / "hooks" / "names.json").read_text())
+
+    def copier_says(question: str, value: str) -> str | None:
+        context = {question: value, "name_rules": rules, "_folder_name": value}
+        said = " ".join(env.from_string(config[question]["validator"]).render(context).split())
+        return said.removeprefix(f"{question} ") or None
+
+    lowercase = {"my_api", "my_api_", "orders", "order_items", "a", "a" * 41, "x__y", "Orders", "9lives", "../x"}
+    lowercase |= set(keyword.kwlist) | set(keyword.softkwlist) | set(rules["reserved_project_names"])
+    lowercase |= set(rules["reserved_module_names"])
+    for name in sorted(lowercase):
+        assert copier_says("project_name", name) == names.project_name_problem(name), name
+        assert copier_says("module_name", name) == names.module_name_problem(name), name
+    for name in ("Order", "OrderLine", "Class", "None", "Match", "Import", "order", "Order_Line", "ImportItem"):
+        assert copier_says("model_name", name) == names.class_name_problem(name), name
+    # The cases users meet, with the words they read.
+    assert "end with a letter or digit" in names.project_name_problem("my_api_")
+    assert names.module_name_problem("type") == "'type' is a Python keyword; choose another name"
+    assert names.class_name_problem("ImportItem") is None
 
 
 def test_create_module_follows_a_git_url_template(template: Path, tmp_path: Path) -> None:

@@ -157,7 +157,7 @@ def user_edits(project: Path) -> None:
 
 
 def test_update_brings_template_changes_and_keeps_user_edits(tmp_path: Path) -> None:
-    template = snapshot_template(tmp_path / "template")  # tagged v0.1.0
+    template = snapshot_template(tmp_path / "template", tag="v0.1.0")
     project = render(template, tmp_path / "work" / "my_api", auth="rbac", with_example_module=True)
     run(["git", "init", "-q", "-b", "main"], project)
     commit(project, "generated")
@@ -224,7 +224,7 @@ def test_update_brings_template_changes_and_keeps_user_edits(tmp_path: Path) -> 
 
 
 def test_migration_step_runs_once_and_a_current_project_stays_unchanged(tmp_path: Path) -> None:
-    template = snapshot_template(tmp_path / "template")
+    template = snapshot_template(tmp_path / "template", tag="v0.1.0")
     project = render(template, tmp_path / "work" / "my_api", auth="keycloak", with_example_module=True)
     legacy = project / "modules" / "legacy"  # written by hand: no answers file
     legacy.mkdir()

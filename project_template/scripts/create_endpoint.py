@@ -8,14 +8,18 @@
 Writes (or extends) `routes/<service>.py`, `services/<service>_service.py`
 (class `<Service>Service`, instance `<service>_service`), `schemas/<service>.py`
 and `tests/test_<service>_<name>.py`, and includes a new routes file in the
-module's router. `--auth` defaults to `public` for GET and to `user` (a signed-in
-caller) for POST, PUT, PATCH and DELETE. Refuses a method and path the module
+module's router. `--auth` defaults to `public` for GET and for a sign-in path
+(`login`, `register`, `token`...), and to `user` (a signed-in caller) for other
+POST, PUT, PATCH and DELETE. Refuses a method and path the module
 already serves; nothing is written on bad input. The code comes from
 `scripts/templates/endpoint/` (see `scripts/endpoint_code.py`).
 """
 
 from __future__ import annotations
 
+import project_python  # noqa: F401  (first: runs this script in the project's environment)
+
+# isort: split
 import argparse
 import ast
 import dataclasses
@@ -26,7 +30,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from endpoint_code import Endpoint, sources
+from endpoint_code import Endpoint, read, sources
 from fastapi import FastAPI
 from scaffolding import (
     PROJECT_ROOT,
@@ -47,9 +51,15 @@ RESERVED_NAMES = frozenset({"self", "router", "session", "data", "cache"})
 AUTH_CHOICES = ("public", "user", "admin")
 
 
-def default_auth(method: str) -> str:
-    """Reads may be public; a write is never anonymous unless asked for (`--auth public`)."""
-    return "public" if method == "get" else "user"
+# The endpoint a caller uses to obtain a session cannot require one (the seed's `--path login`).
+SIGN_IN_PATHS = frozenset({"login", "signin", "sign-in", "signup", "sign-up", "register", "token"})
+
+
+def default_auth(method: str, path: str) -> str:
+    """Reads may be public; a write is never anonymous unless asked for (`--auth public`) or a sign-in."""
+    if method == "get" or path.strip("/").rsplit("/", 1)[-1] in SIGN_IN_PATHS:
+        return "public"
+    return "user"
 
 
 def normalize(path: str) -> str:
@@ -137,11 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         "--auth",
         choices=AUTH_CHOICES,
         help="who may call it: public (anyone), user (a signed-in user: 401 without a token), admin (the admin role); "
-        "default: public for GET, user for every other method",
+        "default: public for GET and sign-in paths (login, register, token), user for other writes",
     )
     try:
         args = parser.parse_args(argv)
-        args.auth = args.auth or default_auth(args.method)
+        chosen, args.auth = args.auth, args.auth or default_auth(args.method, args.path)
         e = plan(args)
     except UsageError as exc:
         fail(str(exc))
@@ -159,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"added {e.method.upper()} {e.url} -> {e.service}_service.{e.name}()")
     for path in written:
         print(f"  {relative(path)}")
+    if chosen is None and e.method != "get" and e.auth == "public":
+        print("  public: a sign-in endpoint cannot require a signed-in caller (--auth user to change that)")
+        if "auth: keycloak" in (read(PROJECT_ROOT / ".copier-answers.yml") or ""):
+            print("  tokens of this project come from Keycloak (docs/auth.md): this endpoint is yours to fill")
     print(f"next: fill in {e.service_class}.{e.name}, then `uv run pytest {relative(e.test)}`")
     return 0
 

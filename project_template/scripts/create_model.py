@@ -11,11 +11,15 @@ module's head, so your own database is not touched: apply it with
 
 from __future__ import annotations
 
+import project_python  # noqa: F401  (first: runs this script in the project's environment)
+
+# isort: split
 import argparse
 import asyncio
 import tempfile
 from pathlib import Path
 
+from names import snake
 from scaffolding import (
     MODULES_DIR,
     Transaction,
@@ -27,7 +31,6 @@ from scaffolding import (
     fail,
     relative,
     require_module,
-    snake,
     table_for,
     tidy,
 )
@@ -59,6 +62,18 @@ class {name}(Base):
 def _is_sample(models: Path, name: str) -> bool:
     answers = models.parent / ".copier-answers.yml"
     return answers.is_file() and f"model_name: {name}\n" in answers.read_text(encoding="utf-8")
+
+
+def existing_sample(module: str, name: str) -> Path | None:
+    """The file of the module's sample resource when that is the model asked for.
+
+    `create_module.py --name products` already made `Product` (table `products`,
+    its migration, schemas, service, routes, tests): asking for it again, as the
+    seed's own sequence does, finds the work done rather than an error.
+    """
+    folder = require_module(module) / "models"
+    path = folder / f"{snake(name)}.py"
+    return path if _is_sample(folder, name) and name in defined_names(path) else None
 
 
 def plan(module: str, name: str, table: str | None) -> tuple[Path, str, str]:
@@ -102,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", help="table name (default: from the ownership rule)")
     args = parser.parse_args(argv)
     try:
+        if (sample := existing_sample(args.module, args.name)) is not None:
+            print(f"{relative(sample)} already holds {args.name}, the module's sample resource")
+            print("(create_module.py made it, with its table and migration): nothing to add.")
+            next_steps(args.module, "add columns to it")
+            return 0
         path, table, init = plan(args.module, args.name, args.table)
     except UsageError as exc:
         fail(str(exc))
@@ -120,10 +140,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"created {relative(path)} (class {args.name}, table {table})")
     print(f"created {relative(revision)}")
-    print("next steps: add columns to the model, then")
-    print(f"  uv run python scripts/run_migrations.py --autogenerate 'describe the change' --module {args.module}")
-    print(f"  uv run python scripts/run_migrations.py --module {args.module}   # apply")
+    next_steps(args.module, "add columns to the model")
     return 0
+
+
+def next_steps(module: str, first: str) -> None:
+    print(f"next steps: {first}, then")
+    print(f"  uv run python scripts/run_migrations.py --autogenerate 'describe the change' --module {module}")
+    print(f"  uv run python scripts/run_migrations.py --module {module}   # apply")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ Nothing is written on bad input.
 
 from __future__ import annotations
 
+import project_python  # noqa: F401  (first: runs this script in the project's environment)
+
+# isort: split
 import argparse
 import os
 import shutil
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from names import shared_prefix_problem
 from scaffolding import (
     MODULES_DIR,
     PROJECT_ROOT,
@@ -53,7 +57,30 @@ def template_source(override: str | None) -> tuple[str, str]:
         if not local.exists():
             raise UsageError(f"template {src!r} (from {relative(ANSWERS)}) is not reachable; pass --template")
         src = str(local.resolve())
+        check_commit(src, str(commit))
     return src, str(commit)
+
+
+def check_commit(src: str, commit: str) -> None:
+    """The local template must hold the recorded commit.
+
+    From a checkout with uncommitted changes Copier renders a temporary commit
+    and records it: a commit no repository has, so every later copy or update fails.
+    """
+    git = ["git", "-C", src]
+    try:
+        if subprocess.run([*git, "rev-parse", "--git-dir"], capture_output=True, check=False).returncode != 0:
+            return  # not a git checkout: Copier says what it thinks of it
+        found = subprocess.run([*git, "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True, check=False)
+    except FileNotFoundError:  # no git: Copier needs it too, and says so
+        return
+    if found.returncode != 0:
+        raise UsageError(
+            f"{relative(ANSWERS)} records template commit {commit}, which {src} does not have: the project was "
+            "rendered from a template checkout with uncommitted changes, and Copier recorded a temporary commit.\n"
+            f"recover: set `_commit:` in {relative(ANSWERS)} to the commit it was rendered from (e.g. the output of "
+            f"`git -C {src} rev-parse --short HEAD`), commit that, then run this again"
+        )
 
 
 def copier_command() -> list[str]:
@@ -68,13 +95,8 @@ def check_new_module(name: str) -> None:
     check_module_name(name)
     if (MODULES_DIR / name).exists():
         raise UsageError(f"modules/{name} already exists")
-    for other in existing_modules():
-        # A module owns the tables `<name>` and `<name>_*`: one module's tables may not match another's prefix.
-        if name.startswith(f"{other}_") or other.startswith(f"{name}_"):
-            raise UsageError(
-                f"module {name!r} and the existing module {other!r} would both own tables named "
-                f"{min(name, other, key=len)}_*; choose a name that does not extend the other"
-            )
+    if problem := shared_prefix_problem(name, existing_modules()):
+        raise UsageError(f"module {problem}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,9 @@ starting at once apply each migration exactly once. Exit status: 0 done,
 
 from __future__ import annotations
 
+import project_python  # noqa: F401  (first: runs this script in the project's environment)
+
+# isort: split
 import argparse
 import asyncio
 import logging

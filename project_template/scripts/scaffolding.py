@@ -1,4 +1,4 @@
-"""What the generators share: name rules, table ownership, small source edits, formatting.
+"""What the generators share: name checks, table ownership, small source edits, formatting.
 
 Every generator checks everything first and writes only then; a failure while
 writing puts back what it changed (`Transaction`), so bad input leaves nothing behind.
@@ -7,7 +7,6 @@ writing puts back what it changed (`Transaction`), so bad input leaves nothing b
 from __future__ import annotations
 
 import ast
-import keyword
 import re
 import shutil
 import subprocess
@@ -15,21 +14,12 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from names import IDENTIFIER, class_name_problem, module_name_problem, snake
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MODULES_DIR = PROJECT_ROOT / "modules"
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
-
-MODULE_NAME = re.compile(r"[a-z][a-z0-9_]*")
-CLASS_NAME = re.compile(r"[A-Z][A-Za-z0-9]*")
-MAX_MODULE_NAME = 40  # PostgreSQL names stop at 63 characters: alembic_version_<module>
-# Soft keywords of every Python version the project supports (3.11 lacks `type`): as copier.yml's validator.
-SOFT_KEYWORDS = frozenset({"_", "case", "match", "type"})
-# Names the project layout already uses (same list as copier.yml's validator).
-RESERVED = frozenset(
-    {"core", "src", "tests", "test", "api", "modules", "scripts", "config", "alembic", "middleware", "routes"}
-    | {"health", "metrics", "docs", "static", "app", "conftest"}
-)
 
 
 class UsageError(Exception):
@@ -42,17 +32,9 @@ def fail(message: str) -> NoReturn:
 
 
 def check_module_name(name: str) -> None:
-    if not MODULE_NAME.fullmatch(name):
-        raise UsageError(
-            f"module name {name!r} must be a lowercase Python identifier (letters, digits, underscores; "
-            "starting with a letter), such as orders or order_items"
-        )
-    if len(name) > MAX_MODULE_NAME:
-        raise UsageError(f"module name {name!r} is {len(name)} characters long; keep it to {MAX_MODULE_NAME}")
-    if is_keyword(name):
-        raise UsageError(f"module name {name!r} is a Python keyword")
-    if name in RESERVED:
-        raise UsageError(f"module name {name!r} is reserved by the project layout")
+    """The rules of scripts/names.py (the same as copier.yml's)."""
+    if problem := module_name_problem(name):
+        raise UsageError(f"module name {problem}")
 
 
 def existing_modules() -> list[str]:
@@ -63,7 +45,7 @@ def existing_modules() -> list[str]:
 
 def require_module(name: str) -> Path:
     """The folder of an existing module, or a `UsageError` listing the known ones."""
-    if not MODULE_NAME.fullmatch(name):
+    if not IDENTIFIER.fullmatch(name):
         raise UsageError(f"module name {name!r} must be a lowercase Python identifier")
     path = MODULES_DIR / name
     if not (path / "__init__.py").is_file():
@@ -72,26 +54,10 @@ def require_module(name: str) -> Path:
     return path
 
 
-def is_keyword(name: str) -> bool:
-    """A keyword or soft keyword of any supported Python version (`class`, `match`, `type`)."""
-    return keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in SOFT_KEYWORDS
-
-
 def check_class_name(name: str, what: str = "class name") -> None:
     """CamelCase, and its snake_case file name importable (`Class` would be class.py)."""
-    if not CLASS_NAME.fullmatch(name) or keyword.iskeyword(name):
-        raise UsageError(f"{what} {name!r} must be CamelCase (letters and digits, starting with a capital), e.g. Order")
-    # Soft keywords (`match`, `type`) stay importable as module names; hard ones do not.
-    if keyword.iskeyword(snake(name)):
-        raise UsageError(
-            f"{what} {name!r} would live in {snake(name)}.py, and {snake(name)!r} is a Python keyword "
-            f"(that file cannot be imported); choose another name, e.g. {name}Item"
-        )
-
-
-def snake(name: str) -> str:
-    """`OrderLine` -> `order_line`."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    if problem := class_name_problem(name):
+        raise UsageError(f"{what} {problem}")
 
 
 def camel(name: str) -> str:

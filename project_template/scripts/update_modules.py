@@ -14,6 +14,9 @@ prints each module's outcome. Exit status: 0 done, 1 conflicts, a failure or
 
 from __future__ import annotations
 
+import project_python  # noqa: F401  (first: runs this script in the project's environment)
+
+# isort: split
 import argparse
 import os
 import subprocess
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from create_module import copier_command
+from create_module import copier_command, template_source
 from scaffolding import MODULES_DIR, PROJECT_ROOT, UsageError, existing_modules, fail
 
 ANSWERS = ".copier-answers.yml"
@@ -161,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         version, answers = project_version()
+        template_source(None)  # the recorded commit exists (not a dirty checkout's temporary one)
         known = existing_modules()
         for name in args.module or []:
             if name not in known:

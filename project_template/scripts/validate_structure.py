@@ -9,6 +9,9 @@ Exit status: 0 clean, 1 findings, 2 usage error. The rules are explained in docs
 
 from __future__ import annotations
 
+import project_python  # noqa: F401  (first: runs this script in the project's environment)
+
+# isort: split
 import argparse
 import json
 import sys

@@ -10,13 +10,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from src.core.cache import cache_manager
-from src.core.config import Settings, get_settings
+from src.core.config import ConfigError, Settings, get_settings
 from src.core.db import database
 from src.core.errors import install_error_handlers
 from src.core.http_client import http_client
 from src.core.logging import configure_logging, flush_access_log, get_logger
 from src.core.metrics import HttpMetrics, instrument_pool, mark_process_dead
 from src.core.module_loader import discover_modules
+from src.core.openapi import install_openapi, operation_id
 from src.core.security import install_auth
 from src.core.telemetry import load_tracing
 from src.middleware.conversation import ConversationMiddleware
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs" if settings.docs.enabled else None,
         redoc_url="/redoc" if settings.docs.enabled else None,
         openapi_url="/openapi.json" if settings.docs.enabled else None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -107,9 +109,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.metrics.enabled:
         app.include_router(metrics.router)
     app.state.modules = discover_modules(app, settings.api_prefix)
+    install_openapi(app, settings)  # readable names; /docs and /redoc without a CDN
     if tracing is not None:
         tracing.instrument_app(app)
     return app
 
 
-app = create_app()
+def _app_or_exit() -> FastAPI:
+    """`uvicorn src.app:app` with a bad configuration: one line saying what to fix, exit status 1."""
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise SystemExit(f"configuration error: {exc}") from None
+
+
+app = _app_or_exit()

@@ -51,10 +51,10 @@ def string(node: ast.expr | None, consts: dict[str, str]) -> str | None:
     return None
 
 
-def leading_text(node: ast.expr) -> str | None:
-    """The literal start of a string or f-string (`f"users:{id}"` -> "users:")."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
+def leading_text(node: ast.expr, consts: dict[str, str]) -> str | None:
+    """The literal start of a string, an f-string (`f"users:{id}"` -> "users:") or a module-level constant."""
+    if (text := string(node, consts)) is not None:
+        return text
     if isinstance(node, ast.JoinedStr) and node.values:
         first = node.values[0]
         if isinstance(first, ast.Constant) and isinstance(first.value, str):

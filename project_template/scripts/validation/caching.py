@@ -4,7 +4,8 @@ A module's namespace is its name: `CacheNamespace("orders")` (keys `orders:*`)
 or a sub-namespace `CacheNamespace("orders.carts")` (keys `orders.carts:*`; no module
 name holds a dot, so it cannot collide); `cached(prefix=...)` the same.
 Keys given to the module's own namespace object are relative to it, so only
-literals passed elsewhere (the cache manager, a raw client) are checked.
+literals passed elsewhere (the cache manager, a raw client) are checked. Every
+rule reads a module-level constant (`KEY = "users:1"`) as the literal it holds.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def _literals(source: Source, others: re.Pattern[str], local: set[str]) -> list[
         if isinstance(node.func, ast.Attribute) and _is_own_object(node.func.value, source, local):
             continue
         for arg in [*node.args, *(k.value for k in node.keywords)]:
-            text = leading_text(arg)
+            text = leading_text(arg, source.consts)
             match = others.match(text) if text else None
             if match:
                 findings.append(

@@ -9,7 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from src.core.auth_settings import AuthSettings
@@ -94,6 +95,9 @@ class MetricsSettings(Section):
 class DocsSettings(Section):
     # `/docs`, `/redoc` and `/openapi.json`; production turns them off (docs/hardening.md).
     enabled: bool = True
+    # Where the pages load Swagger UI and ReDoc from: `local` (this app, works offline;
+    # the fastapi-offline package ships them) or `cdn` (FastAPI's default, needs the internet).
+    assets: Literal["local", "cdn"] = "local"
 
 
 class LimitsSettings(Section):
@@ -161,14 +165,27 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings, turning validation errors into one readable `ConfigError`."""
+    """Build settings, turning validation errors into one readable line (a `ConfigError`)."""
     try:
         return Settings(**overrides)
     except ConfigError:
         raise
+    except ValidationError as exc:
+        problems = "; ".join(_problem(error) for error in exc.errors())
+        raise ConfigError(f"invalid configuration ({_config_name()}): {problems}") from None
     except ValueError as exc:
-        name = config_env(read_environ(PROJECT_ROOT / ".env"))
-        raise ConfigError(f"invalid configuration ({name}): {exc}") from None
+        raise ConfigError(f"invalid configuration ({_config_name()}): {exc}") from None
+
+
+def _config_name() -> str:
+    return config_env(read_environ(PROJECT_ROOT / ".env"))
+
+
+def _problem(error: ErrorDetails) -> str:
+    """`cache.backnd: Extra inputs are not permitted`, without pydantic's input dump and help link."""
+    where = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 @lru_cache

@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from src.core.cache.backends import Backend, MemoryBackend, RedisBackend
-from src.core.config import CacheSettings
+from src.core.config import CacheSettings, get_settings
 from src.core.logging import get_logger
 
 log = get_logger(__name__)
@@ -70,9 +70,12 @@ class CacheManager:
         return self._down_since is None
 
     async def connect(self, config: CacheSettings | None = None) -> None:
-        """Build the configured backend; an unreachable Redis logs a warning and degrades, never raises."""
+        """Build the backend of `config`, else of the project's settings (config/*.yml, CACHE_BACKEND, REDIS_URL).
+
+        An unreachable Redis logs a warning and degrades, never raises.
+        """
         await self.close()
-        self.config = config = config or self.config
+        self.config = config = config if config is not None else get_settings().cache
         self.key_prefix = f"{config.key_prefix}:" if config.key_prefix else ""
         if config.backend == "redis":
             self._backend = RedisBackend(config)
