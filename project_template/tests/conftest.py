@@ -74,6 +74,13 @@ def settings() -> Settings:
     return loaded.model_copy(update={"cache": cache_settings_for_tests(loaded.cache)})
 
 
+@pytest.fixture(autouse=True)
+def test_database(settings: Settings) -> None:
+    """The shared engine points at the test configuration, whatever app an earlier test started."""
+    if database.config != settings.database:
+        database.configure(settings.database)
+
+
 @asynccontextmanager
 async def rolled_back() -> AsyncIterator[None]:
     """Every session made meanwhile joins one transaction, rolled back at the end (SQLite and PostgreSQL)."""
