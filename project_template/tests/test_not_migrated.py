@@ -1,6 +1,7 @@
 """A database whose migrations were skipped says so: a 503 naming the fix, and one warning at start-up.
 
 Not "database unavailable": the database answers, it only lacks the tables the code expects.
+(Logging in on such a database, in auth=rbac projects: modules/auth/tests/test_not_migrated.py.)
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ from src.core.config import Settings
 from src.core.db import SessionDep
 from src.core.migrations import migration_modules
 
-DETAIL = "database not migrated: run scripts/run_migrations.py --all"
-WARNING = "database not migrated: run scripts/run_migrations.py --all"
+NOT_MIGRATED = "database not migrated: run scripts/run_migrations.py --all"  # the 503's detail and the warning
 
 
 @pytest.fixture
-def empty_database(settings: Settings, tmp_path: Path) -> Settings:
+def never_migrated(settings: Settings, tmp_path: Path) -> Settings:
     """The test settings on a new SQLite file: the database is up, no migration has run."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'never_migrated.db'}"
     return settings.model_copy(update={"database": settings.database.model_copy(update={"url": url})})
@@ -61,23 +61,13 @@ async def test_a_missing_table_or_column_is_a_503_saying_to_migrate(
     add_probe_routes(app)  # on the test database (SQLite, or PostgreSQL with DATABASE_URL), in its transaction
     response = await client.get(f"/api/v1/probe/{probe}")
     assert response.status_code == 503
-    assert response.json() == {"detail": DETAIL}
+    assert response.json() == {"detail": NOT_MIGRATED}
     assert int(response.headers["retry-after"]) > 0
 
 
-@pytest.mark.skipif("auth" not in migration_modules(), reason="the auth module exists in auth=rbac projects only")
-async def test_login_before_the_migrations_says_to_run_them(empty_database: Settings) -> None:
-    async with started(empty_database) as (app, _):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            response = await client.post("/api/v1/auth/login", data={"username": "admin", "password": "secret"})
-    assert response.status_code == 503
-    assert response.json() == {"detail": DETAIL}
-
-
-async def test_start_up_warns_once_naming_the_modules_behind(empty_database: Settings) -> None:
-    async with started(empty_database) as (_, logs):
-        warnings = [line for line in logs if line["event"] == WARNING]
+async def test_start_up_warns_once_naming_the_modules_behind(never_migrated: Settings) -> None:
+    async with started(never_migrated) as (_, logs):
+        warnings = [line for line in logs if line["event"] == NOT_MIGRATED]
     if not migration_modules():
         assert warnings == []  # nothing to migrate in a project without modules
         return
@@ -89,7 +79,7 @@ async def test_start_up_warns_once_naming_the_modules_behind(empty_database: Set
 
 async def test_start_up_is_quiet_at_head_and_when_the_database_is_down(settings: Settings) -> None:
     async with started(settings) as (_, logs):  # the test database: every module at head
-        assert [line for line in logs if line["event"] == WARNING] == []
+        assert [line for line in logs if line["event"] == NOT_MIGRATED] == []
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again: connections are refused

@@ -1,4 +1,4 @@
-"""Fixtures of the auth tests: cheap hashing, and factories of users and roles (shared fixtures: modules/conftest.py).
+"""Fixtures of the auth tests: cheap hashing, and factories of users and roles (shared fixtures: tests/fixtures.py).
 
 Rows are made through the services, inside the test's transaction, and gone after it.
 """

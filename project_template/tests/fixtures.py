@@ -1,4 +1,7 @@
-"""Shared fixtures: the test configuration, the schema, an app whose test runs in one transaction, a client.
+"""Shared fixtures of tests/ and modules/*/tests/: the configuration, the schema, an app per test, a client.
+
+Loaded as a pytest plugin (`-p tests.fixtures` in pyproject.toml), so that every test folder has them
+(and the session's schema is built once); a module's own tests/conftest.py holds its factories.
 
 Tests run on SQLite by default. Point DATABASE_URL at PostgreSQL (or REDIS_URL
 at Redis) to run the same suite there; tests marked `postgres` / `redis` skip
@@ -61,6 +64,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session", autouse=True)
 async def schema() -> None:
     """Every module's tables, empty, at head: once per run, through each module's own history."""
+    database.configure(load_settings().database)
     for name in migration_modules():
         await downgrade(name, "base")
     await upgrade()
