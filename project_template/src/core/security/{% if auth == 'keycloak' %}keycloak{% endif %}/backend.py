@@ -16,30 +16,40 @@ from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2AuthorizationCodeBearer
 
 from src.core.auth_settings import KeycloakSettings
-from src.core.config import Settings, get_settings
+from src.core.config import Settings
 from src.core.logging import get_logger
 from src.core.security.identity import AuthError, AuthUnavailableError, InvalidTokenError, Principal
 from src.core.security.keycloak.keys import JwksCache
 
 log = get_logger(__name__)
 
-_realm = get_settings().auth.keycloak
 # /docs offers both: paste an access token, or log in through Keycloak (authorization code + PKCE;
 # the client must allow the redirect URI <this API>/docs/oauth2-redirect and this API's origin).
+# Built at import, before settings are read: `install_auth` fills in the realm's URLs, so that a bad
+# configuration stops in `create_app` with one line, not with a traceback while importing.
 pasted_token = HTTPBearer(
     scheme_name="BearerAuth",
     bearerFormat="JWT",
-    description=f"Paste a Keycloak access token of realm `{_realm.realm}`.",
+    description="Paste a Keycloak access token.",
     auto_error=False,
 )
 keycloak_login = OAuth2AuthorizationCodeBearer(
-    authorizationUrl=f"{_realm.realm_url}/protocol/openid-connect/auth",
-    tokenUrl=f"{_realm.realm_url}/protocol/openid-connect/token",
+    authorizationUrl="/protocol/openid-connect/auth",
+    tokenUrl="/protocol/openid-connect/token",
     scopes={"openid": "OpenID Connect"},
     scheme_name="KeycloakLogin",
-    description=f"Log in with Keycloak (client `{_realm.client_id}`, authorization code + PKCE).",
     auto_error=False,  # the dependencies decide: anonymous callers are welcome on OptionalUser routes
 )
+
+
+def _describe_realm(config: KeycloakSettings) -> None:
+    """Point the /docs security schemes at the configured realm."""
+    pasted_token.model.description = f"Paste a Keycloak access token of realm `{config.realm}`."
+    login = keycloak_login.model
+    login.description = f"Log in with Keycloak (client `{config.client_id}`, authorization code + PKCE)."
+    flow = login.flows.authorizationCode  # type: ignore[attr-defined]
+    flow.authorizationUrl = f"{config.realm_url}/protocol/openid-connect/auth"
+    flow.tokenUrl = f"{config.realm_url}/protocol/openid-connect/token"
 
 
 async def bearer_token(
@@ -170,6 +180,7 @@ def install_auth(app: FastAPI, settings: Settings) -> KeycloakBackend:
     config = settings.auth.keycloak
     backend = KeycloakBackend(config)
     app.state.auth_backend = backend
+    _describe_realm(config)
     app.swagger_ui_init_oauth = {
         "clientId": config.client_id,
         "usePkceWithAuthorizationCodeGrant": True,
