@@ -270,7 +270,7 @@ def test_a_bad_production_configuration_stops_with_one_line(project: Callable[..
     production |= {"REDIS_URL": "redis://127.0.0.1:1/0", "JWT_SECRET_KEY": ""}
     cases = {
         "": "environment variable JWT_SECRET_KEY is not set (needed by 'auth.rbac.secret_key')",
-        "change-me": "auth.rbac.secret_key is a placeholder (set JWT_SECRET_KEY)",
+        "change-me": "auth.rbac.secret_key is a placeholder published with the template (set JWT_SECRET_KEY)",
     }
     for secret, reason in cases.items():
         env = {**production, "JWT_SECRET_KEY": secret}
