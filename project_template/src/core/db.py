@@ -21,6 +21,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from starlette.requests import HTTPConnection
 
 from src.core.config import PROJECT_ROOT, DatabaseSettings
 
@@ -172,10 +173,22 @@ class Database:
 database = Database()
 
 
-async def get_session() -> AsyncIterator[AsyncSession]:
-    """One session per request; the caller commits, errors roll back."""
-    async with database.sessionmaker() as session:
-        yield session
+# Where `SessionMiddleware` (src/middleware/sessions.py) keeps the sessions of a request.
+SESSIONS_KEY = "app.db_sessions"
+
+
+async def get_session(connection: HTTPConnection) -> AsyncSession:
+    """One session per request; the caller commits, `SessionMiddleware` closes it (errors roll back).
+
+    No generator: its cleanup costs more than the session itself, and a request that never
+    queries (a cache hit) opens no connection and needs none (docs/performance.md).
+    """
+    session = database.sessionmaker()
+    try:
+        connection.scope[SESSIONS_KEY].append(session)
+    except KeyError:
+        raise RuntimeError("SessionDep needs SessionMiddleware (src/middleware/sessions.py) on the app") from None
+    return session
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
