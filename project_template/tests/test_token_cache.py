@@ -84,7 +84,8 @@ async def test_a_cached_token_is_refused_once_it_expires(
 
 
 async def test_a_refused_token_is_not_cached(app: FastAPI, client: httpx.AsyncClient, whoami: str) -> None:
-    forged = jwt.encode({**valid_claims(), "exp": int(time.time()) + 600}, "a-different-secret-of-at-least-32-bytes", algorithm="HS256")
+    claims = {**valid_claims(), "exp": int(time.time()) + 600}
+    forged = jwt.encode(claims, "a-different-secret-of-at-least-32-bytes", algorithm="HS256")
     for _ in range(2):
         assert (await client.get(whoami, headers=bearer(forged))).status_code == 401
     assert len(app.state.auth_backend.tokens) == 0
