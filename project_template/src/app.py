@@ -22,6 +22,7 @@ from src.core.security import install_auth
 from src.core.telemetry import load_tracing
 from src.middleware.conversation import ConversationMiddleware
 from src.middleware.guard import GuardMiddleware
+from src.middleware.sessions import SessionMiddleware
 from src.routes import health, metrics
 
 log = get_logger(__name__)
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     install_auth(app, settings)  # the backend that checks tokens for CurrentUser / requires_role
+    app.add_middleware(SessionMiddleware)  # innermost: closes what SessionDep opened, after the route
     # Inside the conversation middleware (its answers carry the ID): an oversized or NUL-laden
     # request is refused before any route, dependency or token check reads it.
     app.add_middleware(

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from src.core.cache import CacheNamespace, cache_manager
 from src.core.cache.testing import cache_settings_for_tests
@@ -74,3 +76,26 @@ async def test_example_module_get_list_and_invalidations(users: Any, settings: S
         await users.delete(session=session, user_id=other.id)
         assert await users.get(session=session, user_id=other.id) is None
     assert cache_manager.status()["backend"] == settings.cache.backend
+
+
+async def test_a_cached_read_opens_no_database_transaction(users: Any, client: Any, sign_in: Any) -> None:
+    schemas = importlib.import_module("modules.users.schemas")
+    async with database.sessionmaker() as session:
+        created = await users.create(session=session, data=schemas.UserCreate(email="hit@example.com", name="Hit"))
+    began: list[Session] = []
+
+    def record(session: Session, *_: Any) -> None:
+        began.append(session)
+
+    sign_in()
+    event.listen(Session, "after_begin", record)
+    try:
+        assert (await client.get(f"/api/v1/users/{created.id}")).status_code == 200  # a miss: one query
+        missed = list(began)
+        began.clear()
+        assert (await client.get(f"/api/v1/users/{created.id}")).status_code == 200  # a hit
+    finally:
+        event.remove(Session, "after_begin", record)
+    assert missed, "the first read queried the database"
+    assert not any(session.in_transaction() for session in missed), "the request's session was closed"
+    assert began == [], "a cache hit began no transaction (no connection taken)"

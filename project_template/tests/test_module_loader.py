@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -59,3 +60,32 @@ def test_module_without_router_is_refused(tmp_path: Path, monkeypatch: pytest.Mo
     _fake_modules(tmp_path, monkeypatch, {"empty": "x = 1\n"})
     with pytest.raises(ModuleLoadError, match="module 'empty' must export `router`"):
         discover_modules(FastAPI())
+
+
+OWN_PATHS = """
+from fastapi import APIRouter
+router = APIRouter()
+@router.get('/')
+async def index() -> str:
+    return __name__
+@router.get('/{item_id}')
+async def item(item_id: int) -> str:
+    return f'{__name__} {item_id}'
+"""
+
+
+async def test_each_request_reaches_its_own_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `user` is a prefix of `users`: the module is picked by its whole path segment.
+    _fake_modules(tmp_path, monkeypatch, {"user": OWN_PATHS, "users": OWN_PATHS, "zeta": ROUTER})
+    app = FastAPI()
+    discover_modules(app)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        assert (await client.get("/api/v1/users/")).json() == "modules.users"
+        assert (await client.get("/api/v1/user/7")).json() == "modules.user 7"
+        assert (await client.get("/api/v1/users/7")).json() == "modules.users 7"
+        assert (await client.get("/api/v1/zeta/ping")).json() == "pong"
+        assert (await client.post("/api/v1/zeta/ping")).status_code == 405
+        assert (await client.get("/api/v1/usersx/7")).status_code == 404
+        redirect = await client.get("/api/v1/users")
+        assert redirect.status_code == 307
+        assert redirect.headers["location"] == "http://test/api/v1/users/"

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from starlette.requests import HTTPConnection
 
 from src.core.config import PROJECT_ROOT, DatabaseSettings
 
@@ -172,10 +173,43 @@ class Database:
 database = Database()
 
 
-async def get_session() -> AsyncIterator[AsyncSession]:
-    """One session per request; the caller commits, errors roll back."""
-    async with database.sessionmaker() as session:
-        yield session
+class RequestSession(AsyncSession):
+    """The session `SessionDep` hands a route: an `AsyncSession` that builds itself on first use.
+
+    A route that never touches it (its answer came from the cache) pays for no session at all.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        # `AsyncSession.__init__` runs later, in `__getattr__`, with the factory's settings of
+        # that moment (the tests' fixtures bind it to their own transaction).
+        self._sessions = sessions
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes not set yet: the session's own are set by the real init.
+        if name == "_sessions" or "_sessions" not in vars(self) or self.started:
+            raise AttributeError(name)
+        self.started = True
+        AsyncSession.__init__(self, **self._sessions.kw)
+        return getattr(self, name)
+
+    started = False
+
+
+# Where `SessionMiddleware` (src/middleware/sessions.py) keeps the sessions of a request.
+SESSIONS_KEY = "app.db_sessions"
+
+
+async def get_session(connection: HTTPConnection) -> AsyncSession:
+    """One session per request, built on first use; the caller commits, `SessionMiddleware` closes it.
+
+    No generator: FastAPI's cleanup of one cost more than the token check (docs/performance.md).
+    """
+    session = RequestSession(database.sessionmaker)
+    try:
+        connection.scope[SESSIONS_KEY].append(session)
+    except KeyError:
+        raise RuntimeError("SessionDep needs SessionMiddleware (src/middleware/sessions.py) on the app") from None
+    return session
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from src.core.security.tokens import VerifiedTokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,8 @@ class AuthUnavailableError(AuthError):
 
 class AuthBackend(Protocol):
     """Turns a bearer token into a `Principal`; one per app (`app.state.auth_backend`)."""
+
+    tokens: VerifiedTokens  # tokens it verified, cleared when its keys change
 
     async def start(self) -> None:
         """Acquire resources (HTTP client, key warm-up); must not fail when the IdP is down."""

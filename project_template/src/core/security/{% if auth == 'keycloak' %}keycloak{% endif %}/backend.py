@@ -20,6 +20,7 @@ from src.core.config import Settings
 from src.core.logging import get_logger
 from src.core.security.identity import AuthError, AuthUnavailableError, InvalidTokenError, Principal
 from src.core.security.keycloak.keys import JwksCache
+from src.core.security.tokens import VerifiedTokens
 
 log = get_logger(__name__)
 
@@ -83,11 +84,14 @@ class KeycloakBackend:
         self.issuer = config.issuer or config.realm_url
         self.audience = config.audience or config.client_id
         self.algorithms = list(config.algorithms)
+        # Cleared on every JWKS fetch: a token of a withdrawn key is refused within `jwks_cache_ttl`.
+        self.tokens = VerifiedTokens()
         self.jwks = JwksCache(
             f"{config.realm_url}/protocol/openid-connect/certs",
             ttl=config.jwks_cache_ttl,
             cooldown=config.jwks_refetch_cooldown,
             timeout=config.http_timeout,
+            on_refresh=self.tokens.clear,
         )
         self._warmup: asyncio.Task[None] | None = None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -37,8 +38,10 @@ class JwksCache:
         cooldown: float,
         timeout: float,
         client: httpx.AsyncClient | None = None,
+        on_refresh: Callable[[], None] | None = None,
     ) -> None:
         self.url = url
+        self.on_refresh = on_refresh  # called after every successful fetch (the keys may have changed)
         self.ttl = ttl
         self.cooldown = cooldown
         self.timeout = timeout
@@ -95,6 +98,8 @@ class JwksCache:
             self._expires = time.monotonic() + min(self.ttl, 30.0)
             return
         self._expires = time.monotonic() + self.ttl
+        if self.on_refresh is not None:
+            self.on_refresh()
 
     async def _fetch(self) -> dict[str, jwt.PyJWK]:
         self.fetches += 1
