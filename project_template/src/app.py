@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     if settings.metrics.enabled:
         app.include_router(metrics.router)
-    app.state.modules = discover_modules(app, settings.api_prefix)
+    app.state.modules = discover_modules(app, settings)
     install_openapi(app, settings)  # readable names; /docs and /redoc without a CDN
     if tracing is not None:
         tracing.instrument_app(app)
