@@ -151,7 +151,9 @@ def discover_modules(app: FastAPI, settings: Settings) -> list[LoadedModule]:
     module_settings.install({name: value for name, value in values.items() if value is not None})
     loaded = []
     for name in order:
-        module = replace(load_module(name, settings.api_prefix), settings=values[name], depends_on=found[name].depends_on)
+        module = replace(
+            load_module(name, settings.api_prefix), settings=values[name], depends_on=found[name].depends_on
+        )
         app.include_router(module.router, prefix=module.prefix)
         loaded.append(module)
     return loaded

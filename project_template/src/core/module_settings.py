@@ -66,11 +66,13 @@ def validate_section(module: str, model: type[M], settings: Settings) -> M:
 
 def check_sections(names: list[str], settings: Settings) -> None:
     """A section for a module that does not exist is a typo: refuse it."""
-    unknown = sorted(set(settings.modules.sections()) - set(names))
+    sections = settings.modules.sections()
+    unknown = sorted(set(sections) - set(names))
     if unknown:
+        keys = list(sections[unknown[0]]) if isinstance(sections[unknown[0]], dict) else []
         raise ConfigError(
-            f"invalid configuration ({_origin('', '')}): modules.{unknown[0]} names no module "
-            f"(known: {', '.join(names) or 'none'})"
+            f"invalid configuration ({_origin(unknown[0], str(keys[0]) if keys else '')}): "
+            f"modules.{unknown[0]} names no module (known: {', '.join(names) or 'none'})"
         )
 
 
