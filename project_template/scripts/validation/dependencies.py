@@ -7,11 +7,12 @@ dependency is switched off, so a declaration that is missing, stale or circular 
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
 
-from validation.astutil import imports
+from validation.astutil import imports, package_of
 from validation.findings import Finding
 from validation.project import Project
 
@@ -70,15 +71,23 @@ def dependencies(project: Project) -> Dependencies:
     result = Dependencies()
     for module in project.modules:
         result.declared[module] = declared(project, module)
-        for source in project.sources(module, complete=True):
-            for item in imports(source.imports, source.package):
+        # Only files naming another module (or `modules` itself) are parsed: most import their own module alone.
+        other = re.compile(rf"\bmodules\.(?!{module}\b)\w|\bmodules\s+import|\bimport\s+modules\b|from\s+\.\.\.")
+        for path in project.files(module):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            tree = project.tree(path, text) if other.search(text) else None
+            if tree is None:
+                continue
+            rel = project.rel(path)
+            nodes = [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+            for item in imports(nodes, package_of(rel)):
                 candidates = [item.module] if not item.names else [f"{item.module}.{n}" for n in item.names]
                 for name in candidates:
-                    other = project.module_of(name)
-                    if other and other != module and other in project.modules:
+                    used = project.module_of(name)
+                    if used and used != module and used in project.modules:
                         parts = name.split(".")
                         part = parts[2] if len(parts) > 2 else "package"
-                        result.uses[(module, other)].append(Use(source.rel, item.line, item.module, part))
+                        result.uses[(module, used)].append(Use(rel, item.line, item.module, part))
     return result
 
 
