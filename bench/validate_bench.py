@@ -2,7 +2,7 @@
 
 Renders a project from this repository's working tree (with the example module
 `users`), clones `users` into N modules (`m000`..; each uses the previous one's
-services, so the import graph has edges), then runs the validator several times.
+services, declared in its settings.py, so the import graph has edges), then runs the validator several times.
 Prints the median time the validator reports for its own work and the median
 wall time of the whole command (interpreter start included), then the per-rule
 split. A benchmark, not a test: it prints figures and asserts nothing. The goal
@@ -60,6 +60,8 @@ def clone_modules(root: Path, count: int) -> list[str]:
         if index:
             model, snake = _model_of(source)
             (target / "routes" / "links.py").write_text(LINK.format(used=names[index - 1], model=model, snake=snake))
+            settings = target / "settings.py"  # declared, as the DEP rules want
+            settings.write_text(settings.read_text().replace("= ()", f'= ("{names[index - 1]}",)', 1))
     return names
 
 

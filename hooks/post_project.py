@@ -118,6 +118,17 @@ def keep_out_of_template_checkout(src: str) -> None:
         say(f"{entry} is inside the template's checkout: listed in its .git/info/exclude, so the checkout stays clean")
 
 
+def write_modules_summary() -> None:
+    """docs/modules-summary.md from the modules just rendered (the project's own describe code: stdlib only)."""
+    sys.dont_write_bytecode = True  # no __pycache__ left in the new project
+    sys.path.insert(0, str(Path("scripts").resolve()))
+    try:
+        from validation.describe import write  # the rendered project's scripts/validation/describe.py
+    finally:
+        sys.path.pop(0)
+    write(Path.cwd())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--checkout", required=True)
@@ -133,6 +144,7 @@ def main() -> None:
     keep_out_of_template_checkout(src)
     if args.with_example_module.lower() == "true":
         render_example_module(args.checkout, args.ref, src)
+    write_modules_summary()
     lock_dependencies()
 
 

@@ -62,8 +62,9 @@ def write_module(root: Path, name: str, files: dict[str, str] | None = None) -> 
         path.write_text(text)
 
 
-# A module that uses `catalog` the right way: services and schemas only, its own cache and tables.
+# A module that uses `catalog` the right way: declared, services and schemas only, its own cache and tables.
 CLEAN_ORDERS = {
+    "settings.py": 'depends_on = ("catalog",)\n',
     "routes/__init__.py": """\
 from fastapi import APIRouter
 
@@ -104,6 +105,7 @@ class OrderLine(Base):
 
 # Each violation sits on a line marked with the rule(s) it breaks.
 BAD_ORDERS = {
+    "settings.py": 'depends_on = ("billing", "catalog")  # expect: DEP-002\n',
     "services/__init__.py": """\
 from modules.catalog.models import Item  # expect: IMP-001
 from modules.catalog.cache import cache as catalog_cache  # expect: IMP-001 CACHE-004
@@ -215,6 +217,16 @@ def downgrade() -> None:
     op.drop_table("users")  # expect: MIG-001
 """,
 }
+# Declared dependencies (DEP): an import not declared, declarations never used or naming nothing, a cycle.
+BAD_BILLING = {
+    "settings.py": 'depends_on = ("orders", "shipping")  # expect: DEP-002 DEP-003 DEP-004\n',
+    "services/__init__.py": (
+        "from modules.catalog.services import get_item  # expect: DEP-001\n\n\n"
+        "async def total(*, item_id: int) -> int:\n"
+        '    """The total."""\n'
+        "    return (await get_item(item_id=item_id)).id\n"
+    ),
+}
 CORE_IMPORT = "from modules.catalog.services import get_item  # expect: IMP-002\n\n__all__ = ['get_item']\n"
 # Core reaching up into routes breaks the src-layers contract (app > routes > middleware > core).
 LAYER_IMPORT = "from src.routes import health  # expect: IMP-003\n\n__all__ = ['health']\n"
@@ -306,7 +318,9 @@ def test_every_planted_violation_is_reported_at_its_line(base: Path, tmp_path: P
     write_module(root, "catalog")
     write_module(root, "orders", BAD_ORDERS)
     write_module(root, "payments", {"__init__.py": "ROUTES = []\n"})  # expect LAYOUT-002
-    write_module(root, "catalog_x")  # expect LAYOUT-004: its tables catalog_x_* match catalog's prefix too
+    write_module(root, "billing", BAD_BILLING)
+    # LAYOUT-004: its tables catalog_x_* match catalog's prefix too.
+    write_module(root, "catalog_x", {"settings.py": "depends_on = tuple(['catalog'])  # expect: DEP-005\n"})
     shutil.rmtree(root / "modules" / "payments" / "enums")
     (root / "modules" / "stray").mkdir()
     (root / "modules" / "stray" / "code.py").write_text("X = 1\n")
@@ -319,7 +333,8 @@ def test_every_planted_violation_is_reported_at_its_line(base: Path, tmp_path: P
         ("modules/stray", 1, "LAYOUT-003"),
         ("modules/catalog_x", 1, "LAYOUT-004"),
     }
-    assert {rule.split("-")[0] for _, _, rule in expected} >= {"IMP", "TBL", "FK", "CACHE", "ROUTE", "MIG", "LAYOUT"}
+    rules = {"IMP", "TBL", "FK", "CACHE", "ROUTE", "MIG", "LAYOUT", "DEP"}
+    assert {rule.split("-")[0] for _, _, rule in expected} >= rules
     assert findings(base, root) == expected
 
     text = validate(base, root)
@@ -334,6 +349,10 @@ def test_every_planted_violation_is_reported_at_its_line(base: Path, tmp_path: P
 
     graph = validate(base, root, "--graph").stdout
     assert "m_orders -.->|cache, models, services ✗| m_catalog" in graph
+    assert "m_billing -.->|services, undeclared ✗| m_catalog" in graph  # imported, not declared
+    assert "m_billing -.->|never imported ✗| m_orders" in graph  # declared, not imported
+    said = validate(base, root).stdout
+    assert "DEP-004 modules depend on each other in a cycle: billing -> orders -> billing" in said
 
 
 def test_missing_contract_and_unparsable_file(base: Path, tmp_path: Path) -> None:

@@ -101,8 +101,32 @@ def add_migrations(template: Path, *versions: str) -> None:
         edit(template / "copier.yml", "_migrations:\n", "_migrations:\n" + MIGRATION_ENTRY.format(version=version))
 
 
+def before_module_settings(template: Path) -> None:
+    """Make v0.1.0 the module template from before per-module settings (no settings.py, TTLs as constants).
+
+    Modules created then must keep working after the project's update, and gain settings.py with their own.
+    """
+    module = template / "module_template"
+    (module / "settings.py.jinja").unlink()
+    (module / "tests" / "{% if example %}test_{{ model_snake }}_settings.py{% endif %}.jinja").unlink()
+    for which, ttls in (("example", ("get", "list")), ("not example", ("get",))):
+        services = (
+            template
+            / "module_template"
+            / "services"
+            / ("{% if " + which + " %}{{ model_snake }}_service.py{% endif %}.jinja")
+        )
+        edit(services, "from modules.{{ module_name }}.settings import Settings\n", "")
+        edit(services, "from src.core.module_settings import settings_of\n", "")
+        for ttl in ttls:
+            edit(services, f"ttl=lambda: settings_of(Settings).{ttl}_ttl)", "ttl=300)")
+    commit(template, "before module settings")
+    run(["git", "tag", "-f", "v0.1.0"], template)
+
+
 def release_v2(template: Path) -> None:
     """Template changes touching files users also edit, and others; tagged v0.2.0."""
+    run(["git", "checkout", "main~1", "--", "module_template"], template)  # per-module settings are back
     core = template / "project_template"
     (core / "src" / "core" / "clock.py").write_text(
         '"""Clock helpers (template v0.2.0)."""\n\nfrom datetime import UTC, datetime\n\n\n'
@@ -158,10 +182,12 @@ def user_edits(project: Path) -> None:
 
 def test_update_brings_template_changes_and_keeps_user_edits(tmp_path: Path) -> None:
     template = snapshot_template(tmp_path / "template", tag="v0.1.0")
+    before_module_settings(template)
     project = render(template, tmp_path / "work" / "my_api", auth="rbac", with_example_module=True)
     run(["git", "init", "-q", "-b", "main"], project)
     commit(project, "generated")
     uv(project, "python", "scripts/create_module.py", "--name", "orders")
+    assert not (project / "modules" / "orders" / "settings.py").exists()
     commit(project, "orders module")
     user_edits(project)
     commit(project, "our changes")
@@ -188,6 +214,9 @@ def test_update_brings_template_changes_and_keeps_user_edits(tmp_path: Path) -> 
     assert (project / "template-migrations.log").read_text().splitlines() == ["0.2.0 before", "0.2.0 after"]
     assert not [line for line in status(project) if "modules/orders" in line or "modules/users" in line]
     commit(project, "template v0.2.0")
+    # Modules from before per-module settings (no settings.py) still start, with nothing declared.
+    started = "from src.app import app; print(sorted(m.name for m in app.state.modules))"
+    assert uv(project, "python", "-c", started, env=SQLITE_ENV).stdout.strip() == "['auth', 'orders', 'users']"
 
     # The modules, pinned to the project's version: orders conflicts, so users waits.
     first = uv(project, "python", "scripts/update_modules.py", check=False)
@@ -201,6 +230,8 @@ def test_update_brings_template_changes_and_keeps_user_edits(tmp_path: Path) -> 
     routes = (orders / "routes" / "order.py").read_text()
     assert "Routes (template v0.2.0) translate:" in routes and '@router.get("/stats/count")' in routes
     assert (orders / "events.py").is_file() and (orders / "tests" / "test_count.py").is_file()
+    assert "get_ttl: int" in (orders / "settings.py").read_text()  # the update adds the file
+    assert "settings_of(Settings).get_ttl" in (orders / "services" / "order_service.py").read_text()
     cache = keep_mine(orders / "cache" / "__init__.py")
     assert "keys, ever.\n=======\n" in cache and "(template v0.2.0).\n>>>>>>> after updating" in cache
     commit(project, "orders at template v0.2.0")
@@ -210,6 +241,7 @@ def test_update_brings_template_changes_and_keeps_user_edits(tmp_path: Path) -> 
     assert "modules/users: updated: to v0.2.0" in second.stdout, second.stdout
     users = project / "modules" / "users"
     assert (users / "events.py").is_file()
+    assert "list_ttl: int" in (users / "settings.py").read_text()
     assert "(template v0.2.0)" in (users / "cache" / "__init__.py").read_text()
     commit(project, "users at template v0.2.0")
 

@@ -38,6 +38,7 @@ from scaffolding import (
     UsageError,
     defined_names,
     fail,
+    refresh_summary,
     relative,
     require_module,
     tidy,
@@ -173,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         print("  public: a sign-in endpoint cannot require a signed-in caller (--auth user to change that)")
         if "auth: keycloak" in (read(PROJECT_ROOT / ".copier-answers.yml") or ""):
             print("  tokens of this project come from Keycloak (docs/auth.md): this endpoint is yours to fill")
+    refresh_summary()
     print(f"next: fill in {e.service_class}.{e.name}, then `uv run pytest {relative(e.test)}`")
     return 0
 

@@ -29,6 +29,7 @@ from scaffolding import (
     declared_tables,
     defined_names,
     fail,
+    refresh_summary,
     relative,
     require_module,
     table_for,
@@ -140,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"created {relative(path)} (class {args.name}, table {table})")
     print(f"created {relative(revision)}")
+    refresh_summary()
     next_steps(args.module, "add columns to the model")
     return 0
 

@@ -31,6 +31,7 @@ from scaffolding import (
     check_module_name,
     existing_modules,
     fail,
+    refresh_summary,
     relative,
 )
 
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"copier exited {result.returncode}; nothing was created")
 
     print(f"created modules/{args.name} (template {src} at {version})")
+    refresh_summary()
     print("next steps:")
     print(f"  uv run python scripts/run_migrations.py --module {args.name}   # create its tables")
     print(f"  uv run pytest modules/{args.name}                              # its own tests")

@@ -22,6 +22,13 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 
+def refresh_summary() -> None:
+    """Rewrite docs/modules-summary.md: what a generator added (a module, table, route) shows there at once."""
+    from validation.describe import write  # a sibling of this file, like names.py
+
+    print(f"updated {relative(write(PROJECT_ROOT))}")
+
+
 class UsageError(Exception):
     """Bad input: the message says what to change; nothing has been written."""
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 from create_module import copier_command, template_source
-from scaffolding import MODULES_DIR, PROJECT_ROOT, UsageError, existing_modules, fail
+from scaffolding import MODULES_DIR, PROJECT_ROOT, UsageError, existing_modules, fail, refresh_summary
 
 ANSWERS = ".copier-answers.yml"
 CONFLICT_MARKERS = ("<<<<<<< before updating", ">>>>>>> after updating")
@@ -38,6 +38,7 @@ class Outcome:
     status: str  # updated | already current | behind | conflicts | failed | skipped | not reached
     detail: str = ""
     halts: bool = False  # the module is left half-updated: later modules wait until it is resolved
+    changed: bool = False  # files of the module changed (docs/modules-summary.md is then rewritten)
 
     def line(self) -> str:
         text = f"modules/{self.module}: {self.status}"
@@ -123,7 +124,7 @@ def update(name: str, version: str) -> Outcome:
             print(f"  {line}", flush=True)
     conflicts = conflicts_in(name)
     if conflicts:
-        return Outcome(name, "conflicts", "conflicts in: " + ", ".join(conflicts), halts=True)
+        return Outcome(name, "conflicts", "conflicts in: " + ", ".join(conflicts), halts=True, changed=True)
     changed = [p for p in module_changes(name) if p != ANSWERS]
     if result.returncode != 0:
         said = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
@@ -138,7 +139,7 @@ def update(name: str, version: str) -> Outcome:
         git("rm", "--cached", "--quiet", "--", *filter(None, deleted))
     if not changed:
         return Outcome(name, "updated", f"to {version}; no file changed")
-    return Outcome(name, "updated", f"to {version}; {len(changed)} file(s) changed")
+    return Outcome(name, "updated", f"to {version}; {len(changed)} file(s) changed", changed=True)
 
 
 def plan(names: list[str], version: str, answers: dict[str, Any]) -> list[Outcome | str]:
@@ -195,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         outcomes.append(outcome)
         print(outcome.line(), flush=True)
 
+    if any(o.changed for o in outcomes):
+        refresh_summary()
     bad = [o for o in outcomes if o.status in ("conflicts", "failed", "behind")]
     if any(o.status == "conflicts" for o in outcomes):
         print(

@@ -28,11 +28,11 @@ from src.routes import health, metrics
 log = get_logger(__name__)
 
 
-async def _warn_if_not_migrated() -> None:
+async def _warn_if_not_migrated(disabled: list[str]) -> None:
     await health.load_migrations()  # Alembic is slow to import: off the event loop, and not at import time
     from src.core.migrations import warn_if_not_migrated
 
-    await warn_if_not_migrated()
+    await warn_if_not_migrated(skip=disabled)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.auth_backend.start()  # never waits for the identity provider
         log.info("startup", environment=settings.environment, modules=[m.name for m in app.state.modules])
         # In the background: migrations not applied get one warning, and start-up never waits for it.
-        app.state.migrations_checked = asyncio.create_task(_warn_if_not_migrated())
+        app.state.migrations_checked = asyncio.create_task(_warn_if_not_migrated(settings.modules.disabled))
         try:
             yield
         finally:
@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     if settings.metrics.enabled:
         app.include_router(metrics.router)
-    app.state.modules = discover_modules(app, settings.api_prefix)
+    app.state.modules = discover_modules(app, settings)
     install_openapi(app, settings)  # readable names; /docs and /redoc without a CDN
     if tracing is not None:
         tracing.instrument_app(app)
@@ -121,7 +121,7 @@ def _app_or_exit() -> FastAPI:
     """`uvicorn src.app:app` with a bad configuration: one line saying what to fix, exit status 1."""
     try:
         return create_app()
-    except ConfigError as exc:
+    except ConfigError as exc:  # also a module's bad settings, or a dependency switched off
         raise SystemExit(f"configuration error: {exc}") from None
 
 

@@ -26,6 +26,7 @@ import io
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,15 +37,45 @@ from src.app import create_app
 from src.core.cache import cache_manager
 from src.core.cache.backends import escape_glob
 from src.core.cache.testing import cache_settings_for_tests
-from src.core.config import Settings, load_settings
+from src.core.config import PROJECT_ROOT, Settings, load_settings
 from src.core.db import Base, database
 from src.core.logging import access_log
-from src.core.migrations import downgrade, migration_modules, module_metadata, upgrade
+from src.core.migrations import downgrade, migration_modules, module_metadata, module_names, table_owner, upgrade
+from src.core.module_loader import manifests
 from tests.auth_helpers import auth_headers
 
 
 def _required() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+ALONE = pytest.StashKey[list[str] | None]()
+
+
+def modules_alone(paths: list[Path], root: Path = PROJECT_ROOT / "modules") -> list[str] | None:
+    """When every test collected is in modules/<m>/: those modules and the ones they depend on, else None.
+
+    `uv run pytest modules/orders` thus runs against an app with only `orders` and its
+    `depends_on` (the others are switched off, as `modules.disabled` does): the module
+    shows it needs nothing it did not declare, and its tables alone are migrated.
+    """
+    wanted = {p.relative_to(root).parts[0] for p in paths if p.is_relative_to(root)}
+    if not wanted or any(not p.is_relative_to(root) for p in paths):
+        return None
+    declared = manifests()
+    todo, found = sorted(wanted), set()
+    while todo:
+        name = todo.pop()
+        if name in declared and name not in found:
+            found.add(name)
+            todo += declared[name].depends_on
+    return sorted(found)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    alone = session.config.stash.get(ALONE, None)
+    if alone is not None:
+        session.config.get_terminal_writer().line(f"app modules: {', '.join(alone)} (the others switched off)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -53,6 +84,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         "postgres": None if url.startswith("postgresql") else "PostgreSQL not configured (set DATABASE_URL)",
         "redis": None if os.environ.get("REDIS_URL") else "Redis not configured (set REDIS_URL)",
     }
+    config.stash[ALONE] = modules_alone([Path(str(item.path)) for item in items])
     for item in items:
         for marker, reason in missing.items():
             if reason and marker in item.keywords:
@@ -61,21 +93,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+def migrated(config: pytest.Config) -> list[str]:
+    """The modules whose tables the tests use: all with migrations, or those of a module tested alone."""
+    alone = config.stash.get(ALONE, None)
+    return [name for name in migration_modules() if alone is None or name in alone]
+
+
 @pytest.fixture(scope="session", autouse=True)
-async def schema() -> None:
+async def schema(request: pytest.FixtureRequest) -> None:
     """Every module's tables, empty, at head: once per run, through each module's own history."""
     database.configure(load_settings().database)
-    for name in migration_modules():
+    names = migrated(request.config)
+    for name in names:
         await downgrade(name, "base")
-    await upgrade()
+    if names:
+        await upgrade(names)
     await database.dispose()
 
 
 @pytest.fixture
-def settings() -> Settings:
+def settings(request: pytest.FixtureRequest) -> Settings:
     """The test configuration; the cache runs on Redis when REDIS_URL is set, under a key prefix of this run."""
+    return settings_for(request.config.stash.get(ALONE, None))
+
+
+def settings_for(alone: list[str] | None) -> Settings:
+    """The test configuration; with `alone`, every other module is switched off (`modules.disabled`)."""
     loaded = load_settings()
-    return loaded.model_copy(update={"cache": cache_settings_for_tests(loaded.cache)})
+    update: dict[str, Any] = {"cache": cache_settings_for_tests(loaded.cache)}
+    if alone is not None:
+        off = sorted({*loaded.modules.disabled, *(name for name in module_names() if name not in alone)})
+        update["modules"] = loaded.modules.model_copy(update={"disabled": off})
+    return loaded.model_copy(update=update)
 
 
 @pytest.fixture(autouse=True)
@@ -103,13 +152,14 @@ async def rolled_back() -> AsyncIterator[None]:
             await transaction.rollback()
 
 
-async def delete_rows() -> None:
-    """Empty every module's tables (after a test that committed for real)."""
-    for name in migration_modules():
+async def delete_rows(names: list[str]) -> None:
+    """Empty the tables of these modules (after a test that committed for real)."""
+    for name in names:
         module_metadata(name)
     async with database.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
-            await connection.execute(table.delete())
+            if table_owner(table.name, module_names()) in names:
+                await connection.execute(table.delete())
 
 
 @pytest.fixture
@@ -123,7 +173,7 @@ async def app(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterat
             try:
                 yield application
             finally:
-                await delete_rows()
+                await delete_rows(migrated(request.config))
         else:
             async with rolled_back():
                 yield application

@@ -19,9 +19,9 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from src.app import create_app
-from src.core.config import Settings
+from src.core.config import ModulesSettings, Settings
 from src.core.db import SessionDep
-from src.core.migrations import migration_modules
+from src.core.migrations import migration_modules, module_names
 
 NOT_MIGRATED = "database not migrated: run scripts/run_migrations.py --all"  # the 503's detail and the warning
 
@@ -88,3 +88,20 @@ async def test_start_up_is_quiet_at_head_and_when_the_database_is_down(settings:
     async with started(down) as (app, logs):
         assert app.state.migrations_checked.exception() is None  # the check never fails start-up
         assert [line for line in logs if line["log_level"] == "warning"] == []
+
+
+async def test_switched_off_modules_leave_the_app_ready(never_migrated: Settings) -> None:
+    """`modules.disabled`: their tables may be missing; /health/ready stays 200 and start-up does not warn."""
+    off = never_migrated.model_copy(update={"modules": ModulesSettings(disabled=module_names())})
+    async with started(off) as (app, logs):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            ready = await client.get("/health/ready")
+    assert ready.status_code == 200, ready.json()
+    assert ready.json()["checks"]["migrations"] == {"status": "up", "modules": {}}
+    assert [line for line in logs if line["event"] == NOT_MIGRATED] == []
+    async with started(never_migrated) as (app, _):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            enabled = await client.get("/health/ready")
+    assert enabled.status_code == (503 if migration_modules() else 200)

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from validation import caching, imports, layout, migrations, routes, tables
+from validation import caching, dependencies, imports, layout, migrations, routes, tables
 from validation.findings import Finding
 from validation.project import Project
 
 RULES: dict[str, Callable[[Project], list[Finding]]] = {
     "layout": layout.check,
     "imports": imports.check,
+    "dependencies": dependencies.check,
     "tables": tables.check,
     "cache": caching.check,
     "routes": routes.check,

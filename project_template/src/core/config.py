@@ -119,6 +119,23 @@ class TracingSettings(Section):
     excluded_paths: list[str] = Field(default_factory=lambda: ["/health", "/health/live", "/health/ready", "/metrics"])
 
 
+class ModulesSettings(BaseModel):
+    """`modules:` in config: which modules are switched off, and each module's own section.
+
+    `modules.<name>: {...}` is checked against `modules/<name>/settings.py` by the module
+    loader (core knows no module), hence extra keys are allowed here and only here.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    # Not mounted (routes, tasks, event handlers, health); their migrations stay known (docs/module-settings.md).
+    disabled: list[str] = Field(default_factory=list)
+
+    def sections(self) -> dict[str, Any]:
+        """Every `modules.<name>` section, by module name."""
+        return dict(self.model_extra or {})
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="APP_",
@@ -141,6 +158,7 @@ class Settings(BaseSettings):
     docs: DocsSettings = Field(default_factory=DocsSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    modules: ModulesSettings = Field(default_factory=ModulesSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -40,7 +40,7 @@ def namespace(name: str) -> CacheNamespace:
 
 def cached(
     prefix: str | CacheNamespace,
-    ttl: int | None = None,
+    ttl: int | Callable[[], int] | None = None,
     *,
     key: KeySpec = None,
     model: Any = None,
@@ -54,6 +54,8 @@ def cached(
     The return annotation (or `model`, when the annotation cannot be resolved) types the cached
     value, so Pydantic models come back as models.
     `None` results are not cached unless `cache_none=True`.
+    `ttl` may be a function, asked at each call: a module's settings are read at start-up,
+    after its services were imported (`ttl=lambda: settings_of(Settings).get_ttl`).
     """
     ns = prefix if isinstance(prefix, CacheNamespace) else namespace(prefix)
 
@@ -69,7 +71,11 @@ def cached(
             if not returns:
                 returns.append(_return_type(fn))
             return await ns.get_or_set(
-                build_key(args, kwargs), lambda: fn(*args, **kwargs), ttl, model=returns[0], cache_none=cache_none
+                build_key(args, kwargs),
+                lambda: fn(*args, **kwargs),
+                ttl() if callable(ttl) else ttl,
+                model=returns[0],
+                cache_none=cache_none,
             )
 
         return wrapper

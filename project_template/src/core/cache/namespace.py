@@ -180,7 +180,12 @@ class CacheNamespace:
         return value
 
     def cached(
-        self, *, ttl: int | None = None, key: KeySpec = None, model: Any = None, cache_none: bool = False
+        self,
+        *,
+        ttl: int | Callable[[], int] | None = None,
+        key: KeySpec = None,
+        model: Any = None,
+        cache_none: bool = False,
     ) -> Decorator:
         """`@cache.cached(key="{user_id}")`: the decorator, bound to this namespace."""
         from src.core.cache.decorator import cached

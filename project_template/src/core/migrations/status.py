@@ -11,7 +11,7 @@ import asyncio
 import functools
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,10 +120,14 @@ class Standing:
     ahead: list[str] = field(default_factory=list)
 
 
-async def standing() -> Standing:
-    """Compare the database with this code's migrations, quietly (probes and start-up ask)."""
+async def standing(skip: Collection[str] = ()) -> Standing:
+    """Compare the database with this code's migrations, quietly (probes and start-up ask).
+
+    `skip`: switched-off modules (`modules.disabled`), whose tables may lag without harm.
+    """
     result = Standing()
-    for name, state in (await migration_status(quiet=True)).items():
+    names = [name for name in resolve(None) if name not in skip]
+    for name, state in (await migration_status(names, quiet=True)).items():
         current = state["current"]
         result.current[name] = current
         if current == state["head"]:
@@ -137,10 +141,10 @@ async def standing() -> Standing:
     return result
 
 
-async def warn_if_not_migrated() -> None:
+async def warn_if_not_migrated(skip: Collection[str] = ()) -> None:
     """Log one warning when a module's migrations are not applied; never raises (start-up must not wait on it)."""
     try:
-        behind = (await standing()).behind
+        behind = (await standing(skip)).behind
     except Exception as exc:  # no database yet: /health/ready reports it
         log.debug("migration status unknown at start-up", error=type(exc).__name__)
         return
