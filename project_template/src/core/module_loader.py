@@ -2,11 +2,14 @@
 
 Discovery happens at start-up, so copying a module into `modules/` is all it
 takes: no registry file to edit. Order is alphabetical, hence deterministic.
+Loading a module also imports its `events/` and every file of its `tasks/`, which
+declares its background tasks and event handlers (src/core/jobs/), in the API and the worker.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -47,15 +50,36 @@ def load_module(name: str, api_prefix: str = "/api/v1") -> LoadedModule:
         package = importlib.import_module(f"modules.{name}")
     except Exception as exc:
         raise ModuleLoadError(f"module '{name}' failed to import: {type(exc).__name__}: {exc}") from exc
+    import_background_work(name)
     router = getattr(package, "router", None)
     if not isinstance(router, APIRouter):
         raise ModuleLoadError(f"module '{name}' must export `router` (an APIRouter) from modules/{name}/__init__.py")
     return LoadedModule(name=name, package=package, router=router, prefix=f"{api_prefix}/{name}")
 
 
+def import_background_work(name: str) -> None:
+    """Import `modules/<name>/events/` and each file of `modules/<name>/tasks/` (their decorators register them)."""
+    for part in ("events", "tasks"):
+        if not (MODULES_DIR / name / part / "__init__.py").is_file():
+            continue
+        try:
+            package = importlib.import_module(f"modules.{name}.{part}")
+            for found in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+                importlib.import_module(found.name)
+        except Exception as exc:
+            raise ModuleLoadError(
+                f"module '{name}': its {part}/ failed to import: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def load_modules(api_prefix: str = "/api/v1") -> list[LoadedModule]:
+    """Import every module, with its tasks and event handlers (the API and the worker load the same set)."""
+    return [load_module(name, api_prefix) for name in module_names()]
+
+
 def discover_modules(app: FastAPI, api_prefix: str = "/api/v1") -> list[LoadedModule]:
     """Import every module and include its router; raises `ModuleLoadError` naming the culprit."""
-    loaded = [load_module(name, api_prefix) for name in module_names()]
+    loaded = load_modules(api_prefix)
     for module in loaded:
         app.include_router(module.router, prefix=module.prefix)
     return loaded
