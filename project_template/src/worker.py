@@ -58,9 +58,10 @@ def health_app() -> FastAPI:
     @app.get("/health/ready")
     async def ready(response: Response) -> dict[str, Any]:
         database_check = await check_database()
-        if database_check["status"] != "up":
+        ready = database_check["status"] == "up"
+        if not ready:
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return {"status": "ready" if response.status_code == 200 else "not ready", "database": database_check}
+        return {"status": "ready" if ready else "not ready", "database": database_check}
 
     return app
 

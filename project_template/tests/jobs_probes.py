@@ -23,6 +23,8 @@ from src.core.logging import get_logger
 log = get_logger("tests.jobs_probes")
 # A handler whose note is "hang" writes this marker on its first run and then waits to be killed.
 HANG_MARKER = os.environ.get("PROBE_HANG_MARKER", "")
+# A handler whose note is "fail" fails until this file exists (the fix, before a replay).
+FIXED_MARKER = os.environ.get("PROBE_FIXED_MARKER", "")
 # Where `call_partner` sends its request (tests point the HTTP client at a mock transport).
 PARTNER_URL = "http://partner.test/hello"
 
@@ -52,7 +54,7 @@ async def record_probe(event: ProbeHappened, session: AsyncSession) -> None:
         text("INSERT INTO probe_effects (event_id, note) VALUES (:id, :note)"),
         {"id": event.event_id, "note": event.note},
     )
-    if event.note == "fail":
+    if event.note == "fail" and not (FIXED_MARKER and os.path.exists(FIXED_MARKER)):  # noqa: ASYNC240 - a tiny file
         raise RuntimeError("the probe handler fails on purpose")
     if event.note == "hang" and HANG_MARKER and not os.path.exists(HANG_MARKER):  # noqa: ASYNC240 - a tiny file
         Path(HANG_MARKER).write_text(str(os.getpid()))  # noqa: ASYNC240

@@ -26,6 +26,8 @@ class TaskSpec:
 
 
 TASKS: dict[str, TaskSpec] = {}
+# Told of each task declared after the broker was built (`taskiq worker src.worker:broker more.tasks`).
+ON_ADD: list[Callable[[TaskSpec], None]] = []
 # event type (`users.UserRegistered`) -> names of the handler tasks subscribed to it
 SUBSCRIPTIONS: dict[str, list[str]] = {}
 
@@ -45,6 +47,8 @@ def add_task(spec: TaskSpec) -> None:
     if known is not None and known.origin != spec.origin:
         raise JobsError(f"two tasks are named {spec.name!r} ({known.origin}, {spec.origin}): rename one")
     TASKS[spec.name] = spec
+    for listener in ON_ADD:
+        listener(spec)
 
 
 def subscribe(event_type: str, task_name: str) -> None:

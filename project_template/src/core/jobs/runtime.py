@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextvars import Token
 from typing import Any
 
@@ -23,16 +23,17 @@ from taskiq.kicker import AsyncKicker
 from src.core.config import JobsSettings
 from src.core.context import CONVERSATION_ID, current_conversation_id
 from src.core.jobs import metrics
-from src.core.jobs.registry import TASKS, JobsError
+from src.core.jobs.registry import ON_ADD, TASKS, JobsError, TaskSpec
 from src.core.jobs.relay import relay_forever
 from src.core.jobs.tasks import Retry
 
 CONVERSATION_LABEL = "conversation_id"
 
 
-def queue_name(settings: JobsSettings, module: str) -> str:
+def queue_name(settings: JobsSettings, module: str, modules: Collection[str]) -> str:
+    """`<prefix>:<module>` (RabbitMQ: `<prefix>.<module>`); tasks declared outside modules/ use `<prefix>:core`."""
     separator = "." if settings.broker == "rabbitmq" else ":"
-    return f"{settings.queue_prefix}{separator}{module}"
+    return f"{settings.queue_prefix}{separator}{module if module in modules else 'core'}"
 
 
 class ConversationMiddleware(TaskiqMiddleware):
@@ -65,7 +66,7 @@ class ConversationMiddleware(TaskiqMiddleware):
 
 def build_broker(settings: JobsSettings, modules: list[str]) -> AsyncBroker:
     """A broker for these settings, reading the queues of `modules`, with every declared task on it."""
-    queues = [queue_name(settings, name) for name in sorted({"core", *modules})]
+    queues = [queue_name(settings, name, modules) for name in sorted({"core", *modules})]
     broker: AsyncBroker
     if settings.broker == "memory":
         broker = InMemoryBroker(await_inplace=True)
@@ -91,11 +92,15 @@ def build_broker(settings: JobsSettings, modules: list[str]) -> AsyncBroker:
         )
     broker.add_middlewares(ConversationMiddleware())
     for spec in TASKS.values():
-        labels: dict[str, Any] = {"queue_name": queue_name(settings, spec.module)}
-        if spec.schedule:
-            labels["schedule"] = spec.schedule
-        broker.register_task(spec.run, spec.name, **labels)
+        register(broker, settings, modules, spec)
     return broker
+
+
+def register(broker: AsyncBroker, settings: JobsSettings, modules: Collection[str], spec: TaskSpec) -> None:
+    labels: dict[str, Any] = {"queue_name": queue_name(settings, spec.module, modules)}
+    if spec.schedule:
+        labels["schedule"] = spec.schedule
+    broker.register_task(spec.run, spec.name, **labels)
 
 
 class Jobs:
@@ -104,6 +109,7 @@ class Jobs:
     def __init__(self) -> None:
         self.broker: AsyncBroker | None = None
         self.settings = JobsSettings()
+        self.modules: list[str] = []
         self._relay: asyncio.Task[None] | None = None
 
     def configure(self, settings: JobsSettings, modules: list[str]) -> AsyncBroker:
@@ -114,8 +120,10 @@ class Jobs:
             settings.retry_backoff,
             settings.retry_backoff_max,
         )
-        self.broker = build_broker(settings, modules)
-        return self.broker
+        broker = self.broker = build_broker(settings, modules)
+        self.modules = list(modules)
+        ON_ADD[:] = [lambda spec: register(broker, settings, modules, spec)]
+        return broker
 
     async def start(self, settings: JobsSettings, modules: list[str]) -> None:
         """Connect the broker and, when `jobs.relay`, start the outbox relay (the API's lifespan)."""
@@ -150,7 +158,7 @@ class Jobs:
         spec = TASKS.get(task_name)
         if spec is None:
             raise JobsError(f"unknown task {task_name!r} (is its module enabled and its tasks/ package imported?)")
-        labels = {"queue_name": queue_name(self.settings, spec.module)}
+        labels = {"queue_name": queue_name(self.settings, spec.module, self.modules)}
         if conversation_id is not None:
             labels[CONVERSATION_LABEL] = conversation_id
         await AsyncKicker(task_name, self.broker, labels).kiq(*args, **(kwargs or {}))
