@@ -23,7 +23,7 @@ import scaffolding  # noqa: F401  (puts the project root on sys.path)
 from src.core.config import ConfigError, get_settings
 from src.core.db import database
 from src.core.http_client import http_client
-from src.core.jobs import jobs
+from src.core.jobs import JobsError, jobs
 from src.core.jobs.dead_letters import pending, replay
 from src.core.logging import configure_logging
 from src.core.module_loader import load_modules
@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run(args))
     except ConfigError as exc:
         print(f"configuration error: {exc}")
+        return 1
+    except JobsError as exc:
+        print(f"error: {exc}")
         return 1
 
 

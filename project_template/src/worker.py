@@ -71,6 +71,7 @@ async def _startup(state: TaskiqState) -> None:
     database.configure(settings.database)
     await http_client.start(settings.http)
     jobs.start_relay()
+    state.queues_task = asyncio.create_task(jobs.watch_queues())
     if settings.jobs.worker_port:
         config = uvicorn.Config(health_app(), host="0.0.0.0", port=settings.jobs.worker_port, log_config=None)  # noqa: S104 - probes come from outside the pod
         state.health = uvicorn.Server(config)
@@ -86,6 +87,7 @@ async def _shutdown(state: TaskiqState) -> None:
         health.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await state.health_task
+    state.queues_task.cancel()
     await jobs.stop()
     await http_client.close()
     await database.dispose()

@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from src.core.context import current_conversation_id
 from src.core.db import database
 from src.core.http_client import http_client
-from src.core.jobs import Event, handles, task
+from src.core.jobs import Event, handles, periodic, task
 from src.core.logging import get_logger
 
 log = get_logger("tests.jobs_probes")
-# A handler whose note is "hang" writes this marker on its first run and then waits to be killed.
+# A handler whose note is "hang" writes this marker on its first run and then waits to be killed;
+# one whose note is "slow" writes it and takes two seconds.
 HANG_MARKER = os.environ.get("PROBE_HANG_MARKER", "")
 # A handler whose note is "fail" fails until this file exists (the fix, before a replay).
 FIXED_MARKER = os.environ.get("PROBE_FIXED_MARKER", "")
@@ -56,6 +57,9 @@ async def record_probe(event: ProbeHappened, session: AsyncSession) -> None:
     )
     if event.note == "fail" and not (FIXED_MARKER and os.path.exists(FIXED_MARKER)):  # noqa: ASYNC240 - a tiny file
         raise RuntimeError("the probe handler fails on purpose")
+    if event.note == "slow" and HANG_MARKER:
+        Path(HANG_MARKER).write_text(str(os.getpid()))  # noqa: ASYNC240 - started; the test stops the worker now
+        await asyncio.sleep(2)
     if event.note == "hang" and HANG_MARKER and not os.path.exists(HANG_MARKER):  # noqa: ASYNC240 - a tiny file
         Path(HANG_MARKER).write_text(str(os.getpid()))  # noqa: ASYNC240
         await asyncio.sleep(600)  # killed here by the test, before the transaction commits
@@ -68,3 +72,9 @@ async def call_partner(greeting: str) -> str | None:
     response = await http_client.request("POST", PARTNER_URL, json={"greeting": greeting})
     response.raise_for_status()
     return current_conversation_id()
+
+
+@periodic(every=60, module="probe")
+async def tick() -> None:
+    """Queued by the scheduler every minute."""
+    log.info("tick")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -10,7 +12,9 @@ import structlog
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
+from taskiq.schedule_sources import LabelScheduleSource
 
+from src.core.config import PROJECT_ROOT
 from src.core.context import CONVERSATION_ID
 from src.core.db import database
 from src.core.http_client import http_client
@@ -146,3 +150,30 @@ async def test_event_handler_logs_carry_the_publishers_conversation_id(jobs_app:
     handled = [line for line in logs if line["event"] == "probe handled"]
     assert handled
     assert handled[0]["conversation_id"] == "conv-publisher"
+
+
+async def test_periodic_tasks_are_scheduled_as_declared(jobs_app: FastAPI) -> None:
+    assert jobs.broker is not None
+    source = LabelScheduleSource(jobs.broker)  # what `taskiq scheduler src.worker:scheduler` reads
+    await source.startup()
+    schedules = {s.task_name: s for s in await source.get_schedules()}
+    assert schedules["probe.tick"].interval == 60
+    assert schedules["probe.tick"].labels["queue_name"] == f"{jobs.settings.queue_prefix}:core"
+    assert "probe.record_probe" not in schedules, "only periodic tasks are scheduled"
+
+
+@pytest.mark.commits
+async def test_replay_script_lists_dead_letters(jobs_app: FastAPI) -> None:
+    event = await publish_committed("fail")
+    await relay_once()
+    (letter,) = await pending(task_name="probe.record_probe")
+    script = [sys.executable, str(PROJECT_ROOT / "scripts" / "replay_events.py")]
+    listed = subprocess.run([*script, "--list"], capture_output=True, text=True, check=False)  # noqa: ASYNC221, S603
+    assert listed.returncode == 0, listed.stderr
+    assert f"{letter.id}: probe.record_probe failed" in listed.stdout
+    assert "RuntimeError: the probe handler fails on purpose" in listed.stdout
+    # The script loads the project's modules; this probe is not one of them, so it is not replayed.
+    unknown = subprocess.run([*script, "--id", str(letter.id)], capture_output=True, text=True, check=False)  # noqa: ASYNC221, S603
+    assert unknown.returncode == 1
+    assert "unknown task 'probe.record_probe'" in unknown.stdout
+    assert letter.event_id == event.event_id

@@ -106,8 +106,11 @@ class Worker:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
+    def metric_lines(self) -> list[str]:
+        return httpx.get(self.url("/metrics"), timeout=2).text.splitlines()
+
     def metric(self, name: str, task: str) -> float:
-        for line in httpx.get(self.url("/metrics"), timeout=2).text.splitlines():
+        for line in self.metric_lines():
             if line.startswith(f'{name}{{module="probe",task="{task}"}}'):
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
@@ -178,6 +181,19 @@ async def _effects_are(event_id: str, count: int) -> bool:
 
 
 @pytest.mark.redis
+async def test_worker_stopped_mid_job_finishes_it_first(committed: None, prefix: str, tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    log = tmp_path / "worker.log"
+    with worker("redis", prefix, log, PROBE_HANG_MARKER=str(marker)) as running:
+        event = await publish_committed("slow")
+        assert await eventually(lambda: asyncio.to_thread(marker.exists)), log.read_text()[-3000:]
+        assert running.metric("jobs_started_total", "probe.record_probe") == 1
+        assert await asyncio.to_thread(running.stop) == 0, "SIGTERM: a clean exit"
+    assert await effects(event.event_id) == 1, "the running job finished before the worker stopped"
+    assert '"worker stopped"' in log.read_text()
+
+
+@pytest.mark.redis
 async def test_event_committed_before_a_crash_is_delivered_after_restart(
     committed: None, prefix: str, tmp_path: Path
 ) -> None:
@@ -242,6 +258,7 @@ async def test_always_failing_handler_is_dead_lettered_counted_and_replayed(
             await jobs.stop()
         assert await eventually(lambda: _effects_are(event.event_id, 1)), log.read_text()[-3000:]
         assert running.metric("jobs_succeeded_total", "probe.record_probe") == 1
+        assert 'jobs_queue_depth{module="core"} 0.0' in running.metric_lines(), "nothing waits in the probes' queue"
 
 
 @pytest.mark.postgres

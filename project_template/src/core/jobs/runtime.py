@@ -26,6 +26,9 @@ from src.core.jobs import metrics
 from src.core.jobs.registry import ON_ADD, TASKS, JobsError, TaskSpec
 from src.core.jobs.relay import relay_forever
 from src.core.jobs.tasks import Retry
+from src.core.logging import get_logger
+
+log = get_logger(__name__)
 
 CONVERSATION_LABEL = "conversation_id"
 
@@ -126,10 +129,42 @@ class Jobs:
         return broker
 
     async def start(self, settings: JobsSettings, modules: list[str]) -> None:
-        """Connect the broker and, when `jobs.relay`, start the outbox relay (the API's lifespan)."""
+        """Connect the broker and, when `jobs.relay`, start the outbox relay (the API's lifespan).
+
+        A broker that does not answer does not stop the API: events wait in the outbox (the relay
+        retries), and queueing a task fails until the broker is back.
+        """
         broker = self.configure(settings, modules)
-        await broker.startup()
+        try:
+            await broker.startup()
+        except Exception as exc:
+            log.warning(
+                "job broker unreachable at start-up", broker=settings.broker, error=f"{type(exc).__name__}: {exc}"
+            )
         self.start_relay()
+
+    async def watch_queues(self, every: float = 5.0) -> None:
+        """Keep `jobs_queue_depth{module}` current: messages not yet taken plus taken and unacknowledged (Redis)."""
+        if self.settings.broker != "redis" or self.broker is None:
+            return
+        from redis.asyncio import Redis
+        from redis.exceptions import ResponseError
+
+        group = self.settings.queue_prefix
+        while True:
+            try:
+                async with Redis(connection_pool=getattr(self.broker, "connection_pool", None)) as redis:
+                    for module in sorted({"core", *self.modules}):
+                        try:
+                            groups = await redis.xinfo_groups(queue_name(self.settings, module, self.modules))
+                        except ResponseError:  # no stream yet: nothing was ever queued there
+                            groups = []
+                        ours = [g for g in groups if g.get("name") in (group, group.encode())]
+                        depth = sum(int(g.get("lag") or 0) + int(g.get("pending") or 0) for g in ours)
+                        metrics.QUEUE_DEPTH.labels(module).set(depth)
+            except Exception as exc:  # Redis away: the gauges keep their last value; the worker's probes tell
+                log.debug("queue depth not measured", error=type(exc).__name__)
+            await asyncio.sleep(every)
 
     def start_relay(self) -> None:
         if self.settings.relay and self._relay is None:
