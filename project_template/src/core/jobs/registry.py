@@ -39,7 +39,10 @@ def module_of(python_module: str, override: str | None = None) -> str:
     parts = python_module.split(".")
     if len(parts) >= 2 and parts[0] == "modules":
         return parts[1]
-    raise JobsError(f"{python_module} is not inside modules/<name>/: pass module='<name>' to the decorator")
+    raise JobsError(
+        f"{python_module} is not inside modules/<name>/: pass module='<name>' to the decorator "
+        "(an Event subclass: set __event_module__ = '<name>')"
+    )
 
 
 def add_task(spec: TaskSpec) -> None:
