@@ -2,7 +2,7 @@
 
 `template` is a committed snapshot of this working tree; `project(...)`
 renders it once per answer combination and session, with its environment
-synced. `services` tells whether PostgreSQL and Redis are there: tests that
+synced. `require()` tells whether PostgreSQL, Redis and RabbitMQ are there: tests that
 need them skip with the reason, except under CI=true, where they fail.
 """
 
@@ -77,6 +77,14 @@ def redis_url() -> str:
     from tests.helpers import REDIS_URL
 
     return f"{REDIS_URL}/0"
+
+
+@pytest.fixture
+def rabbitmq_url() -> str:
+    require("rabbitmq")
+    from tests.helpers import RABBITMQ_URL
+
+    return RABBITMQ_URL
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

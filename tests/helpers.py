@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PG_ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 # The answers every render needs unless a test says otherwise.
 BASE_ANSWERS: dict[str, Any] = {"project_name": "my_api", "auth": "rbac", "with_example_module": True}
@@ -87,6 +88,12 @@ def uv(project: Path, *args: str, env: Mapping[str, str] | None = None, check: b
 
 def service_available(kind: str) -> str | None:
     """None when the service answers, else the reason it does not."""
+    if kind == "rabbitmq":  # no client tool to ask: its AMQP port accepting is enough here
+        try:
+            socket.create_connection(("127.0.0.1", 5672), timeout=1).close()
+        except OSError:
+            return "rabbitmq is not running on 127.0.0.1:5672 (rabbitmq-server -detached)"
+        return None
     probe = {
         "postgres": ["pg_isready", "-h", "127.0.0.1", "-p", "5432"],
         "redis": ["redis-cli", "-h", "127.0.0.1", "ping"],

@@ -103,6 +103,24 @@ class OrderLine(Base):
 """,
 }
 
+# Another module's events are public too: a handler in orders subscribes to catalog's event.
+CATALOG_EVENTS = {
+    "events/__init__.py": "from src.core.jobs import Event\n\n\nclass ItemAdded(Event):\n    item_id: int\n",
+}
+ORDERS_HANDLER = {
+    "tasks/__init__.py": """\
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from modules.catalog.events import ItemAdded
+from src.core.jobs import handles
+
+
+@handles(ItemAdded)
+async def reserve_stock(event: ItemAdded, session: AsyncSession) -> None:
+    \"\"\"Reserve stock for the new item.\"\"\"
+""",
+}
+
 # Each violation sits on a line marked with the rule(s) it breaks.
 BAD_ORDERS = {
     "settings.py": 'depends_on = ("billing", "catalog")  # expect: DEP-002\n',
@@ -127,6 +145,8 @@ async def count() -> int:
     await cache.delete("y")
     return len([Item])
 """,
+    # A task may use another module's events, never its internals.
+    "tasks/__init__.py": "from modules.catalog.models import Item  # expect: IMP-001\n\nTASK_SEES = [Item]\n",
     "cache/__init__.py": """\
 from src.core.cache import CacheNamespace
 
@@ -269,8 +289,8 @@ def findings(base: Path, root: Path) -> set[Finding]:
 
 def test_modules_using_services_and_schemas_pass(base: Path, tmp_path: Path) -> None:
     root = copy_of(base, tmp_path / "my_api")
-    write_module(root, "catalog")
-    write_module(root, "orders", CLEAN_ORDERS)
+    write_module(root, "catalog", CATALOG_EVENTS)
+    write_module(root, "orders", CLEAN_ORDERS | ORDERS_HANDLER)
     result = validate(base, root)
     assert result.returncode == 0, result.stdout
     assert "no findings in 2 module(s)" in result.stderr
@@ -278,7 +298,7 @@ def test_modules_using_services_and_schemas_pass(base: Path, tmp_path: Path) -> 
     graph = validate(base, root, "--graph")
     assert graph.returncode == 0
     assert graph.stdout.startswith("graph LR\n")
-    assert "m_orders -->|schemas, services| m_catalog" in graph.stdout
+    assert "m_orders -->|events, schemas, services| m_catalog" in graph.stdout
 
 
 NO_CACHE = {

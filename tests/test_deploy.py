@@ -40,7 +40,13 @@ def kustomize(directory: Path) -> list[dict[str, Any]]:
 
 
 def by_kind(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {doc["kind"]: doc for doc in documents}
+    """One document per kind; of the Deployments, the API's (the job worker and scheduler have their own test)."""
+    return {doc["kind"]: doc for doc in documents if doc["kind"] != "Deployment" or component(doc) == "api"}
+
+
+def component(doc: dict[str, Any]) -> str | None:
+    labels: dict[str, str] = doc["metadata"].get("labels", {})
+    return labels.get("app.kubernetes.io/component")
 
 
 def validate_kubernetes(documents: list[dict[str, Any]], where: Path) -> None:
@@ -95,8 +101,13 @@ def test_compose_file_follows_the_compose_specification(project: Callable[..., P
     assert app_depends["postgres"] == app_depends["redis"] == {"condition": "service_healthy"}
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     for name, service in services.items():
-        if name != "migrate":
+        if name not in {"migrate", "scheduler"}:  # a one-shot job; a process with no port to ask
             assert service["healthcheck"]["test"], f"{name} has no healthcheck"
+    worker = services["worker"]
+    assert worker["command"][:5] == ["python", "-m", "taskiq", "worker", "src.worker:broker"]
+    assert worker["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert "8001/health/ready" in " ".join(worker["healthcheck"]["test"])
+    assert services["scheduler"]["command"][:4] == ["python", "-m", "taskiq", "scheduler"]
     assert "PROMETHEUS_MULTIPROC_DIR" not in services["migrate"]["environment"], "migrations run outside the workers"
     assert ("keycloak" in services) is (answers["auth"] == "keycloak")
 
@@ -146,6 +157,7 @@ def test_kubernetes_manifests_build_and_validate(
     built = kustomize(k8s / "overlays" / "production")
     assert sorted(doc["kind"] for doc in built) == sorted(
         ["ConfigMap", "Deployment", "Service", "Job", "HorizontalPodAutoscaler", "PodDisruptionBudget"]
+        + ["Deployment", "Deployment"]  # the job worker and the scheduler
     )
     assert {doc["metadata"]["namespace"] for doc in built} == {"my-api"}
     validate_kubernetes(built, tmp_path)
@@ -196,6 +208,28 @@ def test_kubernetes_manifests_fit_the_image_and_each_other(project: Callable[...
     secret = yaml.safe_load((root / "deploy" / "k8s" / "base" / "secret.example.yaml").read_text())
     refs = {next(iter(ref.values()))["name"] for ref in api["envFrom"]}
     assert refs == {config["metadata"]["name"], secret["metadata"]["name"]}
+
+
+def test_job_worker_and_single_scheduler_run_the_image_with_the_apis_settings(project: Callable[..., Path]) -> None:
+    built = kustomize(project(**RBAC) / "deploy" / "k8s" / "overlays" / "production")
+    deployments = {component(doc): doc for doc in built if doc["kind"] == "Deployment"}
+    api = deployments["api"]["spec"]["template"]["spec"]["containers"][0]
+    (worker,) = deployments["worker"]["spec"]["template"]["spec"]["containers"]
+    (scheduler,) = deployments["scheduler"]["spec"]["template"]["spec"]["containers"]
+    assert worker["command"][:5] == ["python", "-m", "taskiq", "worker", "src.worker:broker"]
+    assert scheduler["command"][:5] == ["python", "-m", "taskiq", "scheduler", "src.worker:scheduler"]
+    # One scheduler, never two at once: each period is queued once.
+    assert deployments["scheduler"]["spec"]["replicas"] == 1
+    assert deployments["scheduler"]["spec"]["strategy"]["type"] == "Recreate"
+    # The worker's probes and metrics are on jobs.worker_port (8001 by default), running jobs finish on SIGTERM.
+    assert worker["ports"][0]["containerPort"] == 8001
+    assert worker["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    assert worker["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    wait = int(worker["command"][worker["command"].index("--wait-tasks-timeout") + 1])
+    assert deployments["worker"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > wait
+    for container in (worker, scheduler):
+        assert container["image"] == api["image"] and container["envFrom"] == api["envFrom"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
 
 def test_example_secret_is_refused_by_the_app(project: Callable[..., Path]) -> None:

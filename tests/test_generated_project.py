@@ -35,10 +35,11 @@ def test_own_suite_on_sqlite(project: Callable[..., Path], answers: dict[str, ob
 
 @pytest.mark.parametrize("answers", [COMBINATIONS[0], COMBINATIONS[2]])
 def test_own_suite_on_postgres_and_redis(
-    project: Callable[..., Path], answers: dict[str, object], postgres: str, redis_url: str
+    project: Callable[..., Path], answers: dict[str, object], postgres: str, redis_url: str, rabbitmq_url: str
 ) -> None:
     root = project(**answers)
-    env = {"DATABASE_URL": postgres, "REDIS_URL": redis_url, "CI": "true"}
+    # RabbitMQ too: the jobs fault tests run one delivery through it (the `jobs.broker` setting is real).
+    env = {"DATABASE_URL": postgres, "REDIS_URL": redis_url, "RABBITMQ_URL": rabbitmq_url, "CI": "true"}
     result = uv(root, "pytest", "-q", "-p", "no:cacheprovider", env=env)
     assert " passed" in result.stdout
     assert "skipped" not in result.stdout.splitlines()[-1], result.stdout[-2000:]

@@ -52,6 +52,9 @@ def scaffolded(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     ]
     for endpoint in endpoints:
         uv(root, "python", "scripts/create_endpoint.py", "--module", "orders", *endpoint)
+    # A background task with its test (run below with the module's suite).
+    made = uv(root, "python", "scripts/create_task.py", "--module", "orders", "--name", "send_confirmation").stdout
+    assert "created modules/orders/tasks/send_confirmation.py (task orders.send_confirmation)" in made
     return root
 
 
@@ -74,6 +77,7 @@ def test_module_answers_pin_the_project_template_version(scaffolded: Path) -> No
         assert f"module_name: {name}" in answers
         assert commit in answers.splitlines(), f"{name} is not at the project's template version"
     layout = ["__init__.py", "routes", "models", "schemas", "services", "cache", "enums", "alembic", "tests"]
+    layout += ["events", "tasks", "tasks/send_confirmation.py", "tests/test_task_send_confirmation.py"]
     for entry in layout:
         assert (scaffolded / "modules" / "orders" / entry).exists(), entry
 
@@ -145,7 +149,7 @@ OWN = {
 
 
 def round_trip(root: Path, env: dict[str, str], list_tables: Callable[[], set[str]]) -> None:
-    assert "upgraded to head: auth, invoices, orders, shipments, users" in migrate(root, env, "--all")
+    assert "upgraded to head: core, auth, invoices, orders, shipments, users" in migrate(root, env, "--all")
     everything = list_tables()
     for own in OWN.values():
         assert own <= everything

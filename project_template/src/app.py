@@ -14,6 +14,7 @@ from src.core.config import ConfigError, Settings, get_settings
 from src.core.db import database
 from src.core.errors import install_error_handlers
 from src.core.http_client import http_client
+from src.core.jobs import jobs
 from src.core.logging import configure_logging, flush_access_log, get_logger
 from src.core.metrics import HttpMetrics, instrument_pool, mark_process_dead
 from src.core.module_loader import discover_modules
@@ -53,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tracing.start(engine=database.engine, client=http_client.client)
         await cache_manager.connect(settings.cache)  # an unreachable Redis degrades to no cache
         await app.state.auth_backend.start()  # never waits for the identity provider
+        # The broker tasks are queued on, and the outbox relay (docs/events-and-jobs.md).
+        await jobs.start(settings.jobs, [m.name for m in app.state.modules])
         log.info("startup", environment=settings.environment, modules=[m.name for m in app.state.modules])
         # In the background: migrations not applied get one warning, and start-up never waits for it.
         app.state.migrations_checked = asyncio.create_task(_warn_if_not_migrated(settings.modules.disabled))
@@ -62,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.migrations_checked.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await app.state.migrations_checked
+            await jobs.stop()
             await http_client.close()
             await app.state.auth_backend.close()
             await cache_manager.close()

@@ -83,6 +83,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     missing = {
         "postgres": None if url.startswith("postgresql") else "PostgreSQL not configured (set DATABASE_URL)",
         "redis": None if os.environ.get("REDIS_URL") else "Redis not configured (set REDIS_URL)",
+        "rabbitmq": None if os.environ.get("RABBITMQ_URL") else "RabbitMQ not configured (set RABBITMQ_URL)",
     }
     config.stash[ALONE] = modules_alone([Path(str(item.path)) for item in items])
     for item in items:

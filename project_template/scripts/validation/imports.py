@@ -20,7 +20,7 @@ from validation.project import Project
 
 INDEPENDENCE = "modules-independent"
 CORE = "core-without-modules"
-PUBLIC = ("services", "schemas")
+PUBLIC = ("services", "schemas", "events")
 
 
 def check(project: Project) -> list[Finding]:
@@ -146,8 +146,8 @@ def _finding(project: Project, contract: Any, importer: str, imported: str, line
             if source
             # Outside modules/ (src/...), but on a path from another module to this one's internals.
             else f"{importer} imports {imported}, an internal of module {target}, and another module imports it",
-            f"call a function of {public} (or use a model of modules.{target}.schemas); "
-            f"add one to {public} if none fits",
+            f"call a function of {public} (or use a model of modules.{target}.schemas, or handle an event "
+            f"of modules.{target}.events); add one to {public} if none fits",
         )
     message = f"{importer} imports {imported}, which contract '{contract.name}' forbids"
     return Finding(path, line, "IMP-003", message, _RUN_FIX)

@@ -136,6 +136,29 @@ class ModulesSettings(BaseModel):
         return dict(self.model_extra or {})
 
 
+class JobsSettings(Section):
+    # Background jobs and events (src/core/jobs/, docs/events-and-jobs.md).
+    # memory: in this process, nothing to install (development, tests); redis or rabbitmq: a worker runs them.
+    broker: Literal["memory", "redis", "rabbitmq"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # Names the Redis streams / RabbitMQ queues (`<prefix>:<module>`), so services can share a server.
+    queue_prefix: str = Field(default="jobs", pattern=r"^[A-Za-z0-9_.-]+$")
+    # Attempts of a task or handler before it goes to the dead letters, with exponential backoff between them.
+    max_attempts: int = Field(default=5, ge=1)
+    retry_backoff: float = Field(default=0.5, ge=0)
+    retry_backoff_max: float = Field(default=30.0, ge=0)
+    # Redis: a message a worker took and never acknowledged (it died) goes to another worker after this long.
+    # Keep it longer than the slowest task with all its retries.
+    redeliver_after: float = Field(default=300.0, gt=0)
+    # The outbox relay: runs in the API and in workers (several at once is safe); off in tests, which drive it.
+    relay: bool = True
+    relay_interval: float = Field(default=0.5, gt=0)
+    relay_batch: int = Field(default=100, ge=1)
+    # The worker's /health/live, /health/ready and /metrics (0: none).
+    worker_port: int = Field(default=8001, ge=0, le=65535)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="APP_",
@@ -159,6 +182,7 @@ class Settings(BaseSettings):
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     modules: ModulesSettings = Field(default_factory=ModulesSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

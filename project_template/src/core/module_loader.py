@@ -5,12 +5,15 @@ takes: no registry file to edit. A module's `settings.py` (optional) holds its
 `Settings` model and `depends_on`, the modules it uses; those start first
 (alphabetical otherwise, hence deterministic). `modules.disabled` in config
 switches modules off: `enabled_modules(settings)` is the one list that everything a
-module plugs in (routes here, tasks and event handlers elsewhere) goes through.
+module plugs in goes through.
+Loading a module also imports its `events/` and every file of its `tasks/`, which
+declares its background tasks and event handlers (src/core/jobs/), in the API and the worker.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
@@ -134,6 +137,7 @@ def load_module(name: str, api_prefix: str = "/api/v1") -> LoadedModule:
         package = importlib.import_module(f"modules.{name}")
     except Exception as exc:
         raise ModuleLoadError(f"module '{name}' failed to import: {type(exc).__name__}: {exc}") from exc
+    import_background_work(name)
     router = getattr(package, "router", None)
     if not isinstance(router, APIRouter):
         raise ModuleLoadError(f"module '{name}' must export `router` (an APIRouter) from modules/{name}/__init__.py")
@@ -163,8 +167,24 @@ class _PrefixGate(APIRouter):
         return super().matches(scope)
 
 
-def discover_modules(app: FastAPI, settings: Settings) -> list[LoadedModule]:
-    """Check each module's settings, then import every enabled module and include its router.
+def import_background_work(name: str) -> None:
+    """Import `modules/<name>/events/` and each file of `modules/<name>/tasks/` (their decorators register them)."""
+    for part in ("events", "tasks"):
+        if not (MODULES_DIR / name / part / "__init__.py").is_file():
+            continue
+        try:
+            package = importlib.import_module(f"modules.{name}.{part}")
+            for found in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+                importlib.import_module(found.name)
+        except Exception as exc:
+            raise ModuleLoadError(
+                f"module '{name}': its {part}/ failed to import: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def load_modules(settings: Settings) -> list[LoadedModule]:
+    """Check each module's settings, then import every enabled module in dependency order, with its
+    tasks and event handlers (the API and the worker load the same set).
 
     Raises `ConfigError` (a bad `modules:` section, a dependency switched off) or
     `ModuleLoadError` (a module that cannot load), each naming the culprit.
@@ -174,11 +194,15 @@ def discover_modules(app: FastAPI, settings: Settings) -> list[LoadedModule]:
     order = enabled_modules(settings, found)
     values = {name: module_settings.check_section(name, found[name].settings_model, settings) for name in order}
     module_settings.install({name: value for name, value in values.items() if value is not None})
-    loaded = []
-    for name in order:
-        module = replace(
-            load_module(name, settings.api_prefix), settings=values[name], depends_on=found[name].depends_on
-        )
+    return [
+        replace(load_module(name, settings.api_prefix), settings=values[name], depends_on=found[name].depends_on)
+        for name in order
+    ]
+
+
+def discover_modules(app: FastAPI, settings: Settings) -> list[LoadedModule]:
+    """`load_modules`, then include each module's router behind its prefix gate."""
+    loaded = load_modules(settings)
+    for module in loaded:
         app.include_router(_PrefixGate(module), prefix=module.prefix)
-        loaded.append(module)
     return loaded

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, MetaData
 
 from src.core.db import Base, database
-from src.core.migrations.layout import config_module, module_names, owns_table, version_table
+from src.core.migrations.layout import CORE, config_module, module_names, owns_table, version_table
 
 
 @contextmanager
@@ -32,7 +32,7 @@ def quiet_expression_indexes() -> Iterator[None]:
 
 def module_metadata(module: str) -> MetaData:
     """Import the module's models so they register on `Base.metadata`."""
-    importlib.import_module(f"modules.{module}.models")
+    importlib.import_module("src.core.jobs.models" if module == CORE else f"modules.{module}.models")
     return Base.metadata
 
 

@@ -3,6 +3,8 @@
 A module's history is `modules/<name>/alembic/versions/`, recorded in its own version
 table `alembic_version_<name>`. Everything else Alembic needs is shared by every
 module: `alembic/` beside this file holds the one env.py and the revision template.
+The core's own tables (`core_*`: the jobs outbox, inbox and dead letters) have the
+history `core`, in `versions/` beside this file, applied before every module's.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from src.core.config import PROJECT_ROOT
 
 MODULES_DIR = PROJECT_ROOT / "modules"
 SHARED_ENVIRONMENT = Path(__file__).resolve().parent / "alembic"
+CORE = "core"  # a reserved module name (scripts/names.json), so no module can take it
+CORE_VERSIONS = Path(__file__).resolve().parent / "versions"
 # Revision files sort by date: modules/<name>/alembic/versions/2026-11-25_add_orders.py
 FILE_TEMPLATE = "%%(year)d-%%(month).2d-%%(day).2d_%%(slug)s"
 
@@ -43,6 +47,8 @@ def table_owner(table: str, modules: Iterable[str] | None = None) -> str | None:
     """
     if table.startswith("alembic_version"):
         return None
+    if table.startswith(f"{CORE}_"):
+        return CORE
     names = module_names() if modules is None else modules
     matching = [name for name in names if table == name or table.startswith(f"{name}_")]
     return max(matching, key=len, default=None)
@@ -58,12 +64,14 @@ def owns_table(module: str, table: str, modules: Iterable[str] | None = None) ->
 
 
 def versions_dir(module: str, modules_dir: Path | None = None) -> Path:
+    if module == CORE:
+        return CORE_VERSIONS
     return (modules_dir or MODULES_DIR) / module / "alembic" / "versions"
 
 
 def migration_modules(modules_dir: Path | None = None) -> list[str]:
-    """Every module with an `alembic/versions/` folder, sorted: the order migrations run in."""
-    return [name for name in module_names(modules_dir) if versions_dir(name, modules_dir).is_dir()]
+    """`core`, then every module with an `alembic/versions/` folder, sorted: the order migrations run in."""
+    return [CORE] + [name for name in module_names(modules_dir) if versions_dir(name, modules_dir).is_dir()]
 
 
 def module_config(module: str, connection: Connection | None = None) -> Config:
@@ -94,6 +102,8 @@ def resolve(modules: Sequence[str] | None) -> list[str]:
 def config_module(config: Config) -> str:
     """The module a `Config` is about, read from its history folder (`modules/<name>/alembic/versions`)."""
     location = Path(str(config.get_main_option("version_locations"))).resolve()
+    if location == CORE_VERSIONS:
+        return CORE
     module = location.parent.parent.name
     if location.parent.name != "alembic" or module not in module_names(location.parents[2]):
         raise MigrationError(f"{location} is not the alembic/versions folder of a module under modules/")
