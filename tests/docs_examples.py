@@ -7,7 +7,7 @@ Each fenced block, in order:
 - a bash block right after `<!-- serve: PORT -->`: a server the reader leaves running. It is started in
   the background; the next block runs once PORT accepts connections, and it is stopped at the page's end;
 - ```text right after a bash or python block: the output it shows. Each of its non-blank lines must
-  appear in the command's output, in order; `...` inside a line stands for any text.
+  appear in the command's output, in order; `...` inside a line stands for any text (or none).
 Any other block (yaml, json, a shell session in prose) is only read.
 
     uv run python tests/docs_examples.py PROJECT docs/examples/PAGE.md    # run one page
@@ -53,7 +53,7 @@ def shows(output: str, expected: str) -> bool:
     lines = output.splitlines()
     position = 0
     for want in filter(None, (line.strip() for line in expected.splitlines())):
-        pattern = re.compile(".*".join(re.escape(part) for part in want.split("...")))
+        pattern = re.compile(".*".join(re.escape(part) for part in re.split(r"\s*\.\.\.\s*", want)))
         while position < len(lines) and not pattern.search(lines[position]):
             position += 1
         if position == len(lines):
@@ -111,7 +111,7 @@ def run_page(project: Path, page: Path) -> list[str]:
                 target.write_text(block.body)
                 last_output = None
             elif block.marker == "serve":
-                log = tempfile.TemporaryFile("w+")  # a pipe nobody reads would fill and stall the server
+                log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - a pipe nobody reads would fill and stall the server
                 server = subprocess.Popen(
                     ["bash", "-c", block.body], cwd=project, env=env, text=True,
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -123,17 +123,20 @@ def run_page(project: Path, page: Path) -> list[str]:
                 command = ["bash", "-eo", "pipefail", "-c", block.body]
                 if block.kind == "python":
                     command = ["uv", "run", "--quiet", "python", "-"]
+                started_at = time.monotonic()
                 result = subprocess.run(
                     command, cwd=project, env=env, text=True, capture_output=True, timeout=TIMEOUT,
                     input=block.body if block.kind == "python" else None,
                 )  # fmt: skip
                 last_output = result.stdout + result.stderr
-                transcript.append(f"--- {label}\n{block.body}{last_output}")
+                transcript.append(f"--- {label} ({time.monotonic() - started_at:.1f} s)\n{block.body}{last_output}")
                 if result.returncode != 0:
                     raise AssertionError(f"{label}: exited {result.returncode}\n{block.body}\n{last_output[-4000:]}")
             elif block.kind == "text" and last_output is not None:
                 if not shows(last_output, block.body):
-                    raise AssertionError(f"{label}: the output does not show\n{block.body}\ngot:\n{last_output[-4000:]}")
+                    raise AssertionError(
+                        f"{label}: the output does not show\n{block.body}\ngot:\n{last_output[-4000:]}"
+                    )
                 last_output = None
     return transcript
 
@@ -142,5 +145,6 @@ if __name__ == "__main__":
     root = Path(sys.argv[1]).resolve()
     for name in sys.argv[2:]:
         started_at = time.monotonic()
-        run_page(root, (root / name).resolve())
+        for entry in run_page(root, (root / name).resolve()):
+            print(entry.splitlines()[0], entry.splitlines()[1][:100])
         print(f"{name}: ok ({time.monotonic() - started_at:.1f} s)")
