@@ -111,13 +111,16 @@ def run_page(project: Path, page: Path) -> list[str]:
                 target.write_text(block.body)
                 last_output = None
             elif block.marker == "serve":
+                port = int(str(block.argument))
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    raise AssertionError(f"{label}: port {port} is taken: stop what listens there, then run again")
                 log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - a pipe nobody reads would fill and stall the server
                 server = subprocess.Popen(
                     ["bash", "-c", block.body], cwd=project, env=env, text=True,
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 )  # fmt: skip
                 started.append(server)
-                wait_for_port(int(str(block.argument)), server)
+                wait_for_port(port, server)
                 last_output = None
             elif block.kind in {"bash", "python"}:
                 command = ["bash", "-eo", "pipefail", "-c", block.body]
