@@ -2,10 +2,11 @@
 
 - `broken_links(project)`: every relative link between README.md and docs/**/*.md resolves, to a
   file and, with `#anchor`, to a heading of it; every page under docs/ is linked from docs/index.md.
-- `unknown_names(project)`: every `scripts/*.py`, `src/...` and `modules/...` path, `make` target,
-  configuration key (`cache.backend`, `APP_CACHE__BACKEND`) and command-line flag of a script that a
-  page names exists in the project. What exists is read from the project (its files, its Makefile,
-  its `Settings` class, each script's `--help`), never from a list kept here.
+- `unknown_names(project)`: every `scripts/*.py`, `src/`, `modules/`, `tests/`, `config/` and
+  `deploy/` path, `make` target, configuration key (`cache.backend`, `APP_CACHE__BACKEND`) and
+  command-line flag of a script that a page names exists in the project. What exists is read from
+  the project (its files, its Makefile, its `Settings` class, each script's `--help`), never from a
+  list kept here.
 
     uv run python tests/docs_check.py PROJECT     # prints each problem; exit 1 when there is one
 """
@@ -23,7 +24,7 @@ FENCE = re.compile(r"^```(\S*)[^\n]*\n(.*?)^```\s*$", re.M | re.S)
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 SCRIPT = re.compile(r"\bscripts/([\w/]+\.py)\b")
-PATH = re.compile(r"(?<![\w./-])((?:src|modules)/[\w./<>-]*)")
+PATH = re.compile(r"(?<![\w./-])((?:src|modules|tests|config|deploy)/[\w./<>-]*)")
 MAKE = re.compile(r"\bmake ([a-z][a-z-]*)")
 CONFIG_KEY = re.compile(r"^[a-z_]+(?:\.[a-z_0-9]+)+$")
 ENV_KEY = re.compile(r"\bAPP_([A-Z][A-Z0-9_]*)")

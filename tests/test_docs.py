@@ -71,7 +71,7 @@ def test_a_wrong_name_or_link_is_reported(project: Callable[..., Path], tmp_path
     page = root / "docs" / "cache.md"
     page.write_text(
         page.read_text() + "\nRun `uv run python scripts/warm_cache.py`, `make warm`, set `cache.warm_ttl` or"
-        " `APP_CACHE__WARM=1`, see `src/core/cache/warm.py` and `modules/users/warmers/`,"
+        " `APP_CACHE__WARM=1`, see `src/core/cache/warm.py`, `modules/users/warmers/` and `config/warm.yml`,"
         " run `uv run python scripts/run_migrations.py --warm` and read [the guide](warming.md#why).\n"
     )
     found = "\n".join(unknown_names(root, names) + broken_links(root))
@@ -82,11 +82,12 @@ def test_a_wrong_name_or_link_is_reported(project: Callable[..., Path], tmp_path
         "APP_CACHE__WARM sets no configuration key",
         "src/core/cache/warm.py does not exist",
         "modules/users/warmers/ does not exist",
+        "config/warm.yml does not exist",
         "scripts/run_migrations.py has no option --warm",
         "link warming.md#why: no such file",
     ]:
         assert wrong in found, wrong
-    assert len(found.splitlines()) == 8, found
+    assert len(found.splitlines()) == 9, found
 
 
 def test_the_runner_runs_blocks_as_a_reader_would(tmp_path: Path) -> None:
