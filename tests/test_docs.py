@@ -15,7 +15,7 @@ import pytest
 
 from tests.docs_check import Names, broken_links, unknown_names
 from tests.docs_examples import blocks, run_page, shows
-from tests.helpers import REPO, free_port
+from tests.helpers import REPO, free_port, run
 
 pytestmark = pytest.mark.docs
 
@@ -59,9 +59,11 @@ def test_docs_of_a_fresh_project(fresh_project: Callable[..., Path], answers: di
     assert ("## RBAC mode" in auth) == (answers["auth"] == "rbac")
     assert broken_links(root) == []
     assert unknown_names(root) == []
-    for name in EXAMPLES:
-        if answers["auth"] == "rbac" or depends_on_auth(name):
-            run_page(root, docs / "examples" / f"{name}.md")
+    for name in [name for name in EXAMPLES if answers["auth"] == "rbac" or depends_on_auth(name)]:
+        run_page(root, docs / "examples" / f"{name}.md")
+    # The code the pages had the reader write is the project's own code now: it passes the same checks.
+    for check in (["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy", "."]):
+        run(["uv", "run", *check], root)
 
 
 def test_a_wrong_name_or_link_is_reported(project: Callable[..., Path], tmp_path: Path) -> None:
