@@ -41,6 +41,7 @@ from src.core.config import PROJECT_ROOT, Settings, load_settings
 from src.core.db import Base, database
 from src.core.logging import access_log
 from src.core.migrations import downgrade, migration_modules, module_metadata, module_names, table_owner, upgrade
+from src.core.migrations.layout import CORE
 from src.core.module_loader import manifests
 from tests.auth_helpers import auth_headers
 
@@ -95,9 +96,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def migrated(config: pytest.Config) -> list[str]:
-    """The modules whose tables the tests use: all with migrations, or those of a module tested alone."""
+    """The histories whose tables the tests use: all, or core's and those of a module tested alone."""
     alone = config.stash.get(ALONE, None)
-    return [name for name in migration_modules() if alone is None or name in alone]
+    return [name for name in migration_modules() if alone is None or name in alone or name == CORE]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -34,6 +34,7 @@ from src.core.jobs import jobs, publish
 from src.core.jobs.dead_letters import replay
 from src.core.jobs.models import DeadLetter, InboxEntry
 from src.core.jobs.relay import relay_once
+from src.core.migrations import migration_modules
 from tests import jobs_probes
 from tests.fixtures import delete_rows
 from tests.jobs_probes import ProbeHappened, effects
@@ -50,7 +51,7 @@ async def committed(settings: Settings) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await delete_rows()
+        await delete_rows(migration_modules())
 
 
 async def publish_committed(note: str) -> ProbeHappened:
