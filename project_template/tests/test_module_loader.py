@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from src.core import module_loader
 from src.core.config import ConfigError, Settings, load_settings
-from src.core.module_loader import ModuleLoadError, discover_modules, module_names
+from src.core.module_loader import ModuleLoadError, discover_modules, enabled_modules, module_names
 
 
 def test_every_module_package_is_mounted_under_its_prefix(app: FastAPI) -> None:
@@ -109,6 +109,7 @@ def test_a_disabled_module_is_not_mounted_and_enabling_it_needs_nothing_else(
     app = FastAPI()
     assert [m.name for m in discover_modules(app, disabling("beta"))] == ["alpha"]
     assert mounted(app) == {"alpha"}
+    assert enabled_modules(disabling("beta")) == ["alpha"]  # what tasks and event handlers are registered from
     again = FastAPI()
     discover_modules(again, disabling())
     assert mounted(again) == {"alpha", "beta"}
