@@ -6,7 +6,7 @@ Each fenced block, in order:
 - a block right after `<!-- file: PATH -->`: written to PATH (the reader creates or replaces that file);
 - a bash block right after `<!-- serve: PORT -->`: a server the reader leaves running. It is started in
   the background; the next block runs once PORT accepts connections, and it is stopped at the page's end;
-- ```text right after a bash or python block: the output it shows. Each of its non-blank lines must
+- ```text (or ```console) right after a bash or python block: the output it shows. Each of its non-blank lines must
   appear in the command's output, in order; `...` inside a line stands for any text (or none).
 Any other block (yaml, json, a shell session in prose) is only read.
 
@@ -135,7 +135,7 @@ def run_page(project: Path, page: Path) -> list[str]:
                 transcript.append(f"--- {label} ({time.monotonic() - started_at:.1f} s)\n{block.body}{last_output}")
                 if result.returncode != 0:
                     raise AssertionError(f"{label}: exited {result.returncode}\n{block.body}\n{last_output[-4000:]}")
-            elif block.kind == "text" and last_output is not None:
+            elif block.kind in {"text", "console"} and last_output is not None:
                 if not shows(last_output, block.body):
                     raise AssertionError(
                         f"{label}: the output does not show\n{block.body}\ngot:\n{last_output[-4000:]}"

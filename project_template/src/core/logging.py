@@ -115,7 +115,7 @@ class AccessLog:
     """One rendered line per request into a buffer, flushed by time or size; level error for a 5xx.
 
     It skips the logging machinery, which would halve a trivial endpoint's throughput
-    (docs/observability.md), but keeps the fields and timestamp format of other lines.
+    (docs/logging.md), but keeps the fields and timestamp format of other lines.
     """
 
     def __init__(
