@@ -50,7 +50,14 @@ def walk(model, prefix):
                 if isinstance(value, type) and issubclass(value, BaseModel):
                     yield from walk(value, path + ".*.")
 
-print(json.dumps(sorted(set(walk(Settings, "")))))
+keys = set(walk(Settings, ""))
+# Each module's own section (`modules.<name>.<key>`), from its settings.py.
+from src.core.module_loader import manifests
+for name, manifest in manifests().items():
+    keys.add("modules." + name)
+    if manifest.settings_model is not None:
+        keys |= set(walk(manifest.settings_model, "modules." + name + "."))
+print(json.dumps(sorted(keys)))
 """
 
 
@@ -119,9 +126,18 @@ class Names:
 
     def config_key(self, key: str) -> bool:
         parts = key.split(".")
+        if parts[0] == "modules" and len(parts) > 1 and not (self.project / "modules" / parts[1]).is_dir():
+            # A module the reader may create (`modules.orders.get_ttl`): its key must be one a module
+            # of this project has, or the project has none yet.
+            known = {k.split(".", 2)[2] for k in self.config_keys if k.startswith("modules.") and k.count(".") >= 2}
+            return len(parts) == 2 or not known or ".".join(parts[2:]) in known
         # A key under a dict-valued field (`http.services.billing.base_url`) matches its `*` pattern.
         candidates = {".".join(p if i != j else "*" for i, p in enumerate(parts)) for j in range(len(parts))}
         return key in self.config_keys or bool(candidates & self.config_keys)
+
+    def python_module(self, dotted: str) -> bool:
+        path = self.project / dotted.replace(".", "/")
+        return path.is_dir() or path.with_suffix(".py").is_file()
 
     def path(self, rel: str) -> bool:
         rel = rel.rstrip(".,:;)")
@@ -167,6 +183,8 @@ def unknown_names(project: Path, names: Names | None = None) -> list[str]:
             key, _, value = span.partition(":")
             if " " in value.strip() or key.rsplit(".", 1)[-1] in FILE_SUFFIXES:
                 continue  # a message quoting a key (`cache.backnd: Extra inputs ...`), a file name
+            if names.python_module(key):
+                continue  # an import path (`modules.users.services`)
             if CONFIG_KEY.match(key) and key.split(".")[0] in top and not names.config_key(key):
                 problems.append(f"{where}: no configuration key {key}")
         for env in ENV_KEY.findall(text):

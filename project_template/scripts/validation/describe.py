@@ -62,7 +62,7 @@ def _module(project: Project, module: str) -> str:
     lines += [f"| {method} | `{path}` |" for method, path in _routes(module, sources)] or ["| none | |"]
     fields = _settings(project, module)
     if fields is None:
-        lines += ["", f"Settings: none (no modules/{module}/settings.py)."]
+        lines += ["", "Settings: none (the module has no `settings.py`)."]
     else:
         key = f"APP_MODULES__{module.upper()}__<KEY>"
         lines += ["", f"Settings (`modules.{module}:` in config/*.yml, or `{key}`):", ""]
