@@ -255,7 +255,9 @@ async def test_always_failing_handler_is_dead_lettered_counted_and_replayed(
             await jobs.stop()
         assert await eventually(lambda: _effects_are(event.event_id, 1)), log.read_text()[-3000:]
         assert running.metric("jobs_succeeded_total", "probe.record_probe") == 1
-        assert 'jobs_queue_depth{module="core"} 0.0' in running.metric_lines(), "nothing waits in the probes' queue"
+        lines = running.metric_lines()
+        assert 'jobs_queue_depth{module="core"} 0.0' in lines, "nothing waits in the probes' queue"
+        assert "jobs_outbox_lag_seconds 0.0" in lines, "nothing waits in the outbox"
 
 
 @pytest.mark.postgres
