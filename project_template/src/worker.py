@@ -67,6 +67,13 @@ def health_app() -> FastAPI:
     return app
 
 
+async def _serve(server: uvicorn.Server) -> None:
+    try:
+        await server.serve()
+    except SystemExit:  # uvicorn exits when the port is taken: the worker goes on without probes
+        log.error("worker health port unavailable: no /health or /metrics", port=settings.jobs.worker_port)
+
+
 @broker.on_event(TaskiqEvents.WORKER_STARTUP)
 async def _startup(state: TaskiqState) -> None:
     database.configure(settings.database)
@@ -77,7 +84,7 @@ async def _startup(state: TaskiqState) -> None:
         config = uvicorn.Config(health_app(), host="0.0.0.0", port=settings.jobs.worker_port, log_config=None)  # noqa: S104 - probes come from outside the pod
         state.health = uvicorn.Server(config)
         state.health.install_signal_handlers = lambda: None  # Taskiq handles SIGTERM
-        state.health_task = asyncio.create_task(state.health.serve())
+        state.health_task = asyncio.create_task(_serve(state.health))
     log.info("worker started", modules=modules, broker=settings.jobs.broker)
 
 
