@@ -24,6 +24,7 @@ from src.core.config import ConfigError, Settings, get_settings
 from src.core.db import database
 from src.core.http_client import http_client
 from src.core.jobs import jobs
+from src.core.jobs.watch import watch_queues
 from src.core.logging import configure_logging, get_logger
 from src.core.module_loader import load_modules
 from src.routes import metrics
@@ -66,17 +67,24 @@ def health_app() -> FastAPI:
     return app
 
 
+async def _serve(server: uvicorn.Server) -> None:
+    try:
+        await server.serve()
+    except SystemExit:  # uvicorn exits when the port is taken: the worker goes on without probes
+        log.error("worker health port unavailable: no /health or /metrics", port=settings.jobs.worker_port)
+
+
 @broker.on_event(TaskiqEvents.WORKER_STARTUP)
 async def _startup(state: TaskiqState) -> None:
     database.configure(settings.database)
     await http_client.start(settings.http)
     jobs.start_relay()
-    state.queues_task = asyncio.create_task(jobs.watch_queues())
+    state.queues_task = asyncio.create_task(watch_queues(jobs))
     if settings.jobs.worker_port:
         config = uvicorn.Config(health_app(), host="0.0.0.0", port=settings.jobs.worker_port, log_config=None)  # noqa: S104 - probes come from outside the pod
         state.health = uvicorn.Server(config)
         state.health.install_signal_handlers = lambda: None  # Taskiq handles SIGTERM
-        state.health_task = asyncio.create_task(state.health.serve())
+        state.health_task = asyncio.create_task(_serve(state.health))
     log.info("worker started", modules=modules, broker=settings.jobs.broker)
 
 

@@ -143,29 +143,6 @@ class Jobs:
             )
         self.start_relay()
 
-    async def watch_queues(self, every: float = 5.0) -> None:
-        """Keep `jobs_queue_depth{module}` current: messages not yet taken plus taken and unacknowledged (Redis)."""
-        if self.settings.broker != "redis" or self.broker is None:
-            return
-        from redis.asyncio import Redis
-        from redis.exceptions import ResponseError
-
-        group = self.settings.queue_prefix
-        while True:
-            try:
-                async with Redis(connection_pool=getattr(self.broker, "connection_pool", None)) as redis:
-                    for module in sorted({"core", *self.modules}):
-                        try:
-                            groups = await redis.xinfo_groups(queue_name(self.settings, module, self.modules))
-                        except ResponseError:  # no stream yet: nothing was ever queued there
-                            groups = []
-                        ours = [g for g in groups if g.get("name") in (group, group.encode())]
-                        depth = sum(int(g.get("lag") or 0) + int(g.get("pending") or 0) for g in ours)
-                        metrics.QUEUE_DEPTH.labels(module).set(depth)
-            except Exception as exc:  # Redis away: the gauges keep their last value; the worker's probes tell
-                log.debug("queue depth not measured", error=type(exc).__name__)
-            await asyncio.sleep(every)
-
     def start_relay(self) -> None:
         if self.settings.relay and self._relay is None:
             self._relay = asyncio.create_task(relay_forever(self.settings.relay_interval, self.settings.relay_batch))
