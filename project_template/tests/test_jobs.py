@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import structlog
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from taskiq.schedule_sources import LabelScheduleSource
 
+from src.core import module_loader
 from src.core.config import PROJECT_ROOT
 from src.core.context import CONVERSATION_ID
 from src.core.db import database
 from src.core.http_client import http_client
-from src.core.jobs import jobs, publish
+from src.core.jobs import JobsError, jobs, publish
 from src.core.jobs.dead_letters import pending, replay
+from src.core.jobs.events import EVENT_TYPES
 from src.core.jobs.models import DeadLetter, InboxEntry, OutboxEvent
+from src.core.jobs.registry import SUBSCRIPTIONS, TASKS
 from src.core.jobs.relay import relay_once
+from src.core.module_loader import load_modules
 from tests import jobs_probes
 from tests.jobs_probes import ProbeHappened, call_partner, effects
 
@@ -177,3 +185,83 @@ async def test_replay_script_lists_dead_letters(jobs_app: FastAPI) -> None:
     assert unknown.returncode == 1
     assert "unknown task 'probe.record_probe'" in unknown.stdout
     assert letter.event_id == event.event_id
+
+
+ROUTER = "from fastapi import APIRouter\n\nrouter = APIRouter()\n"
+
+# Three modules: `shop` publishes OrderPlaced; `stock` and `billing` each handle it, and `billing`
+# also has a periodic task. With `billing` switched off, only `stock` may see the event.
+SHOP_EVENTS = "from src.core.jobs import Event\n\nclass OrderPlaced(Event):\n    order_id: int\n"
+HANDLER = """
+from sqlalchemy import text
+from modules.shop.events import OrderPlaced
+from src.core.jobs import handles, periodic, task
+
+@handles(OrderPlaced)
+async def on_order(event, session):
+    await session.execute(text("INSERT INTO probe_effects VALUES (:id, '{0}')"), {{"id": event.event_id}})
+
+@task
+async def chore() -> None: ...
+
+@periodic(every=60)
+async def hourly() -> None: ...
+"""
+
+
+@pytest.fixture
+def three_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The modules above in a temporary modules/; what they declared is forgotten afterwards."""
+    pkg = tmp_path / "modules"
+    files = {"__init__.py": "", "shop/__init__.py": ROUTER, "shop/events/__init__.py": SHOP_EVENTS}
+    for name in ("stock", "billing"):
+        files |= {
+            f"{name}/__init__.py": ROUTER,
+            f"{name}/tasks/__init__.py": "",
+            f"{name}/tasks/work.py": HANDLER.format(name),
+        }
+    for path, source in files.items():
+        (pkg / path).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / path).write_text(source)
+    monkeypatch.setattr(module_loader, "MODULES_DIR", pkg)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for key in [k for k in sys.modules if k == "modules" or k.startswith("modules.")]:
+        monkeypatch.delitem(sys.modules, key)
+    tables: list[dict[str, Any]] = [TASKS, SUBSCRIPTIONS, EVENT_TYPES]
+    declared = [(table, dict(table)) for table in tables]
+    yield
+    for table, before in declared:
+        table.clear()
+        table.update(before)
+
+
+async def handled_by(event_id: str) -> list[str]:
+    async with database.sessionmaker() as session:
+        notes = await session.scalars(text("SELECT note FROM probe_effects WHERE event_id = :id"), {"id": event_id})
+    return sorted(notes)
+
+
+async def test_a_switched_off_module_registers_no_task_and_misses_its_events(
+    jobs_app: FastAPI, three_modules: None
+) -> None:
+    settings = jobs_app.state.settings
+    on = [m.name for m in load_modules(settings)]  # an earlier app of this process had `billing` on
+    assert on == ["billing", "shop", "stock"]
+    off = settings.model_copy(update={"modules": settings.modules.model_copy(update={"disabled": ["billing"]})})
+    # What the worker does at import (src/worker.py), and what the scheduler reads from its broker.
+    broker = jobs.configure(off.jobs, [m.name for m in load_modules(off)])
+    assert not [name for name in broker.get_all_tasks() if name.startswith("billing.")]
+    assert {"stock.on_order", "stock.chore", "stock.hourly"} <= set(broker.get_all_tasks())
+    source = LabelScheduleSource(broker)
+    await source.startup()
+    assert "billing.hourly" not in {s.task_name for s in await source.get_schedules()}
+    with pytest.raises(JobsError, match=r"unknown task 'billing\.chore'"):
+        await jobs.send("billing.chore")
+
+    order_placed = importlib.import_module("modules.shop.events").OrderPlaced
+    before = await pending()
+    async with database.sessionmaker() as session, session.begin():
+        publish(session, event := order_placed(order_id=7))
+    assert await relay_once() == 1
+    assert await handled_by(event.event_id) == ["stock"], "the enabled handler ran, the switched-off one did not"
+    assert await pending() == before, "nothing dead-lettered for the switched-off handler"

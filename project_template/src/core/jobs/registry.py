@@ -1,8 +1,8 @@
 """What the modules declared: their tasks (by name) and which handlers each event type has.
 
 Filled at import time by the `task`, `periodic` and `handles` decorators, that is, when the
-module loader imports `modules/<m>/tasks/` (a disabled module is never imported, so none of
-its tasks exist). The broker registers every entry when it is built (`src/core/jobs/runtime.py`).
+module loader imports `modules/<m>/tasks/` (it skips a switched-off module). The broker registers
+every entry but those of a switched-off module when it is built (`src/core/jobs/runtime.py`).
 """
 
 from __future__ import annotations

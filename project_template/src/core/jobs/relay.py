@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from src.core.db import database
 from src.core.jobs import metrics
 from src.core.jobs.models import OutboxEvent, utcnow
-from src.core.jobs.registry import subscribers
 from src.core.logging import get_logger
 
 log = get_logger(__name__)
@@ -48,7 +47,7 @@ async def relay_once(limit: int = 100) -> int:
             stmt = stmt.with_for_update(skip_locked=True)
         rows = (await session.scalars(stmt)).all()
         for row in rows:
-            for name in subscribers(row.event_type):
+            for name in jobs.handlers(row.event_type):
                 delivery = {"event_id": row.id, "event_type": row.event_type, "payload": row.payload}
                 await jobs.send(name, kwargs=delivery, conversation_id=row.conversation_id)
             row.sent_at = utcnow()

@@ -23,10 +23,11 @@ from taskiq.kicker import AsyncKicker
 from src.core.config import JobsSettings
 from src.core.context import CONVERSATION_ID, current_conversation_id
 from src.core.jobs import metrics
-from src.core.jobs.registry import ON_ADD, TASKS, JobsError, TaskSpec
+from src.core.jobs.registry import ON_ADD, TASKS, JobsError, TaskSpec, subscribers
 from src.core.jobs.relay import relay_forever
 from src.core.jobs.tasks import Retry
 from src.core.logging import get_logger
+from src.core.module_loader import module_names
 
 log = get_logger(__name__)
 
@@ -68,7 +69,7 @@ class ConversationMiddleware(TaskiqMiddleware):
 
 
 def build_broker(settings: JobsSettings, modules: list[str]) -> AsyncBroker:
-    """A broker for these settings, reading the queues of `modules`, with every declared task on it."""
+    """A broker for these settings, reading the queues of `modules` (no task on it yet)."""
     queues = [queue_name(settings, name, modules) for name in sorted({"core", *modules})]
     broker: AsyncBroker
     if settings.broker == "memory":
@@ -94,8 +95,6 @@ def build_broker(settings: JobsSettings, modules: list[str]) -> AsyncBroker:
             task_queues=[Queue(name=name) for name in queues],
         )
     broker.add_middlewares(ConversationMiddleware())
-    for spec in TASKS.values():
-        register(broker, settings, modules, spec)
     return broker
 
 
@@ -125,7 +124,17 @@ class Jobs:
         )
         broker = self.broker = build_broker(settings, modules)
         self.modules = list(modules)
-        ON_ADD[:] = [lambda spec: register(broker, settings, modules, spec)]
+        # A switched-off module's tasks may be declared all the same (an app of this process had it
+        # on): kept off the broker, they are not run, not scheduled and sent no event.
+        switched_off = set(module_names()) - set(modules)
+
+        def add(spec: TaskSpec) -> None:
+            if spec.module not in switched_off:
+                register(broker, settings, modules, spec)
+
+        for spec in TASKS.values():
+            add(spec)
+        ON_ADD[:] = [add]
         return broker
 
     async def start(self, settings: JobsSettings, modules: list[str]) -> None:
@@ -168,12 +177,16 @@ class Jobs:
         if self.broker is None:
             raise JobsError("jobs are not started: the app's lifespan (or the worker) starts them")
         spec = TASKS.get(task_name)
-        if spec is None:
+        if spec is None or self.broker.find_task(task_name) is None:
             raise JobsError(f"unknown task {task_name!r} (is its module enabled and its tasks/ package imported?)")
         labels = {"queue_name": queue_name(self.settings, spec.module, self.modules)}
         if conversation_id is not None:
             labels[CONVERSATION_LABEL] = conversation_id
         await AsyncKicker(task_name, self.broker, labels).kiq(*args, **(kwargs or {}))
+
+    def handlers(self, event_type: str) -> list[str]:
+        """The handler tasks of `event_type` on this broker (a switched-off module's are not)."""
+        return [name for name in subscribers(event_type) if self.broker and self.broker.find_task(name)]
 
 
 jobs = Jobs()
