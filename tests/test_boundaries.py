@@ -246,6 +246,8 @@ BAD_BILLING = {
         '    """The total."""\n'
         "    return (await get_item(item_id=item_id)).id\n"
     ),
+    # Subscribing to another module's event is a use of that module too: declared or reported.
+    "tasks/__init__.py": "from modules.catalog.events import ItemAdded  # expect: DEP-001\n\n__all__ = ['ItemAdded']\n",
 }
 CORE_IMPORT = "from modules.catalog.services import get_item  # expect: IMP-002\n\n__all__ = ['get_item']\n"
 # Core reaching up into routes breaks the src-layers contract (app > routes > middleware > core).
@@ -335,7 +337,7 @@ def test_a_cache_package_is_required_only_of_a_module_that_caches(base: Path, tm
 
 def test_every_planted_violation_is_reported_at_its_line(base: Path, tmp_path: Path) -> None:
     root = copy_of(base, tmp_path / "my_api")
-    write_module(root, "catalog")
+    write_module(root, "catalog", CATALOG_EVENTS)
     write_module(root, "orders", BAD_ORDERS)
     write_module(root, "payments", {"__init__.py": "ROUTES = []\n"})  # expect LAYOUT-002
     write_module(root, "billing", BAD_BILLING)
@@ -369,7 +371,7 @@ def test_every_planted_violation_is_reported_at_its_line(base: Path, tmp_path: P
 
     graph = validate(base, root, "--graph").stdout
     assert "m_orders -.->|cache, models, services ✗| m_catalog" in graph
-    assert "m_billing -.->|services, undeclared ✗| m_catalog" in graph  # imported, not declared
+    assert "m_billing -.->|events, services, undeclared ✗| m_catalog" in graph  # imported, not declared
     assert "m_billing -.->|never imported ✗| m_orders" in graph  # declared, not imported
     said = validate(base, root).stdout
     assert "DEP-004 modules depend on each other in a cycle: billing -> orders -> billing" in said
