@@ -51,5 +51,7 @@ async def test_every_queried_metric_is_exposed(client: httpx.AsyncClient) -> Non
     expressions = queries(json.loads(DASHBOARD.read_text(encoding="utf-8")))
     queried = {name for expr in expressions for match in SELECTOR.findall(expr) for name in match if name}
     assert {"http_requests_total", "http_request_duration_seconds_bucket", "cache_requests_total"} <= queried
+    # The job workers' panels: their /metrics serves the same registry (src/worker.py).
+    assert {"jobs_queue_depth", "jobs_outbox_lag_seconds", "jobs_failed_total", "jobs_dead_lettered_total"} <= queried
     exposed = exposed_names((await client.get("/metrics")).text)
     assert queried - exposed == set(), f"the dashboard queries metrics /metrics does not expose: {queried - exposed}"
