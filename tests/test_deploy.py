@@ -251,19 +251,14 @@ def test_servicemonitor_component_scrapes_every_pod(overlay_with_servicemonitor:
     assert endpoint["path"] == "/metrics"
     assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
     # The job workers (no Service) are scraped pod by pod on their metrics port, jobs.worker_port.
-    pods = {component(doc): doc["spec"]["template"] for doc in built if doc["kind"] == "Deployment"}
-    worker = docs["PodMonitor"]
+    pods = {component(doc): doc["spec"]["template"]["metadata"] for doc in built if doc["kind"] == "Deployment"}
+    worker, wanted = docs["PodMonitor"], docs["PodMonitor"]["spec"]["selector"]["matchLabels"].items()
     assert worker["metadata"]["namespace"] == service["metadata"]["namespace"]
-    selected = [
-        name
-        for name, pod in pods.items()
-        if worker["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
-    ]
-    assert selected == ["worker"]
+    assert [name for name, pod in pods.items() if wanted <= pod["labels"].items()] == ["worker"]
     (endpoint,) = worker["spec"]["podMetricsEndpoints"]
     assert endpoint["path"] == "/metrics"
-    ports = {port["name"]: port["containerPort"] for port in pods["worker"]["spec"]["containers"][0]["ports"]}
-    assert ports[endpoint["port"]] == 8001
+    (container,) = next(d for d in built if component(d) == "worker")["spec"]["template"]["spec"]["containers"]
+    assert {port["name"]: port["containerPort"] for port in container["ports"]}[endpoint["port"]] == 8001
     # No schema for the operator's CRDs ships with kubernetes-validate; the rest still validates.
     validate_kubernetes([doc for doc in built if doc["kind"] not in {"ServiceMonitor", "PodMonitor"}], tmp_path)
 
