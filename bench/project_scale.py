@@ -83,7 +83,8 @@ def start_once(root: Path, env: dict[str, str]) -> tuple[float, subprocess.Popen
     port = free_port()
     started = time.perf_counter()
     command = [root / ".venv" / "bin" / "uvicorn", "src.app:app", "--port", str(port), "--log-level", "warning"]
-    proc = subprocess.Popen([str(c) for c in command], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    quiet = subprocess.DEVNULL
+    proc = subprocess.Popen([str(c) for c in command], cwd=root, env=env, stdout=quiet, stderr=quiet)
     while True:
         if proc.poll() is not None:
             raise SystemExit(f"the app exited with {proc.returncode} while starting")
