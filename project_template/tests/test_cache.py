@@ -39,8 +39,13 @@ class Profile(BaseModel):
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def manager(request: pytest.FixtureRequest) -> AsyncIterator[CacheManager]:
-    """A connected manager with a key prefix of its own, so parallel runs never collide."""
-    config = cache_settings_for_tests(CacheSettings(key_prefix=f"t{uuid.uuid4().hex[:6]}"), request.param)
+    """A connected manager with a key prefix of its own, so parallel runs never collide.
+
+    Its Redis timeouts are generous: a loaded machine opening 50 connections at once (the stampede
+    test) must not trip the breaker; tests/test_cache_faults.py covers the timeouts themselves.
+    """
+    base = CacheSettings(key_prefix=f"t{uuid.uuid4().hex[:6]}", socket_timeout=5.0)
+    config = cache_settings_for_tests(base, request.param)
     prefix = config.key_prefix
     cache = CacheManager()
     await cache.connect(config)

@@ -112,3 +112,12 @@ def test_a_token_without_expiry_or_already_expired_is_not_kept() -> None:
     weird: dict[str, Any] = {"exp": "tomorrow"}
     cache.put("weird", Principal(id="u", username="u", claims=weird))
     assert len(cache) == 0
+
+
+def test_cached_claims_are_read_only() -> None:
+    # Every request with the token shares them: one route must not change what the next one sees.
+    cache = VerifiedTokens()
+    stored = cache.put("token", principal(time.time() + 600))
+    with pytest.raises(TypeError):
+        stored.claims["exp"] = 0  # type: ignore[index]
+    assert cache.get("token") is stored

@@ -152,10 +152,12 @@ class _PrefixGate(APIRouter):
     string test per module instead (docs/performance.md).
     """
 
-    def __init__(self, module: LoadedModule) -> None:
+    def __init__(self, module: LoadedModule, api_prefix: str) -> None:
         super().__init__()
         self.gate = module.prefix
-        self.include_router(module.router)
+        # Included under `/<name>` here and `api_prefix` in the app: FastAPI checks every route of a
+        # router included without a prefix, which cost 5 ms per module at start-up.
+        self.include_router(module.router, prefix=module.prefix.removeprefix(api_prefix))
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         path: str = scope["path"]
@@ -204,5 +206,5 @@ def discover_modules(app: FastAPI, settings: Settings) -> list[LoadedModule]:
     """`load_modules`, then include each module's router behind its prefix gate."""
     loaded = load_modules(settings)
     for module in loaded:
-        app.include_router(_PrefixGate(module), prefix=module.prefix)
+        app.include_router(_PrefixGate(module, api_prefix), prefix=api_prefix)
     return loaded

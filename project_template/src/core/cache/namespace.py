@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import orjson
@@ -65,7 +66,11 @@ class CacheNamespace:
         self._hit = CACHE_REQUESTS.labels(name, "hit")
         self._miss = CACHE_REQUESTS.labels(name, "miss")
         self._error = CACHE_REQUESTS.labels(name, "error")
-        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        # Single flight, per key: the computation under way (or just finished), how many callers
+        # are between their cache read and their answer, and how many flights have finished so far.
+        self._inflight: dict[str, _Flight] = {}
+        self._readers: dict[str, int] = {}
+        self._finished = 0
 
     def __repr__(self) -> str:
         return f"CacheNamespace({self.name!r})"
@@ -127,22 +132,29 @@ class CacheNamespace:
         """
         full = self.key(key)
         adapter = adapter_for(model) if model is not None else None
-        raw = await self._manager.get(full)
-        if raw is DOWN:
-            self._error.inc()
-        elif raw is None:
-            self._miss.inc()
-        else:
-            try:
-                value = orjson.loads(raw) if adapter is None else adapter.validate_json(raw)
-            except (ValidationError, orjson.JSONDecodeError):
-                # Written by an older version of the code: recompute and overwrite.
-                log.debug("cache entry no longer valid", key=full)
+        began = self._finished
+        self._readers[full] = self._readers.get(full, 0) + 1
+        try:
+            raw = await self._manager.get(full)
+            if raw is DOWN:
+                self._error.inc()
+            elif raw is None:
                 self._miss.inc()
             else:
-                self._hit.inc()
-                return cast(T, value)
-        return await self._single_flight(full, factory, self._ttl(ttl), adapter, cache_none, store=raw is not DOWN)
+                try:
+                    value = orjson.loads(raw) if adapter is None else adapter.validate_json(raw)
+                except (ValidationError, orjson.JSONDecodeError):
+                    # Written by an older version of the code: recompute and overwrite.
+                    log.debug("cache entry no longer valid", key=full)
+                    self._miss.inc()
+                else:
+                    self._hit.inc()
+                    return cast(T, value)
+            lifetime = self._ttl(ttl)
+            stored = raw is not DOWN
+            return await self._single_flight(full, factory, lifetime, adapter, cache_none, store=stored, began=began)
+        finally:
+            self._leave(full)
 
     async def _single_flight(
         self,
@@ -153,31 +165,51 @@ class CacheNamespace:
         cache_none: bool,
         *,
         store: bool,
+        began: int,
     ) -> T:
-        while (leader := self._inflight.get(full)) is not None:
+        # A flight that finished after this caller's read began is joined too: its read may have
+        # been answered before the value was stored (Redis, many connections), and would otherwise
+        # compute the value a second time.
+        while (leader := self._inflight.get(full)) is not None and not (leader.finished and leader.finished <= began):
             try:
-                return cast(T, await asyncio.shield(leader))
+                return cast(T, await asyncio.shield(leader.future))
             except _LeaderCancelledError:
                 continue  # its caller went away; one of the waiters computes instead
-        flight: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        flight.add_done_callback(_consume)
+        flight = _Flight(asyncio.get_running_loop().create_future())
+        flight.future.add_done_callback(_consume)
         self._inflight[full] = flight
         try:
             value = await factory()
+            # Stored before the flight finishes: a caller reading from now on finds the value or the flight.
+            if store and (value is not None or cache_none):
+                await self._manager.set(full, dumps(value, adapter), ttl)
         except asyncio.CancelledError:
-            flight.set_exception(_LeaderCancelledError())
-            raise
-        except BaseException as exc:
-            flight.set_exception(exc)
-            raise
-        else:
-            flight.set_result(value)
-        finally:
+            flight.future.set_exception(_LeaderCancelledError())
             if self._inflight.get(full) is flight:
                 del self._inflight[full]
-        if store and (value is not None or cache_none):
-            await self._manager.set(full, dumps(value, adapter), ttl)
+            raise
+        except BaseException as exc:
+            self._finish(flight)
+            flight.future.set_exception(exc)
+            raise
+        self._finish(flight)
+        flight.future.set_result(value)
         return value
+
+    def _finish(self, flight: _Flight) -> None:
+        self._finished += 1
+        flight.finished = self._finished
+
+    def _leave(self, full: str) -> None:
+        """One caller has its answer; the last one drops a finished flight (nobody can need it any more)."""
+        left = self._readers[full] - 1
+        if left:
+            self._readers[full] = left
+            return
+        del self._readers[full]
+        flight = self._inflight.get(full)
+        if flight is not None and flight.finished:
+            del self._inflight[full]
 
     def cached(
         self,
@@ -195,6 +227,12 @@ class CacheNamespace:
 
 class _LeaderCancelledError(Exception):
     pass
+
+
+@dataclass(eq=False)
+class _Flight:
+    future: asyncio.Future[Any]
+    finished: int = 0  # the namespace's count of finished flights when this one finished; 0 while running
 
 
 def _consume(future: asyncio.Future[Any]) -> None:

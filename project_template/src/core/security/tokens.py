@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import replace
+from types import MappingProxyType
 
 from src.core.security.identity import Principal
 
@@ -42,14 +44,19 @@ class VerifiedTokens:
             return None
         return principal
 
-    def put(self, token: str, principal: Principal) -> None:
-        """Remember a verified token until its `exp` claim (not at all without one)."""
+    def put(self, token: str, principal: Principal) -> Principal:
+        """Remember a verified token until its `exp` claim (not at all without one); return the principal to use.
+
+        Its claims become read-only: every request with this token shares them.
+        """
         expires = principal.claims.get("exp")
         if not isinstance(expires, int | float) or time.time() >= expires:
-            return
+            return principal
         if len(self._entries) >= self.max_entries:
             self._evict()
-        self._entries[hashlib.sha256(token.encode()).digest()] = (principal, float(expires))
+        shared = replace(principal, claims=MappingProxyType(dict(principal.claims)))
+        self._entries[hashlib.sha256(token.encode()).digest()] = (shared, float(expires))
+        return shared
 
     def clear(self) -> None:
         """Forget every token (the signing keys changed)."""
