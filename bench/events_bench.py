@@ -68,7 +68,7 @@ def start_worker(log: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "taskiq", "worker", "src.worker:broker", "tests.jobs_probes"]
     command += ["--workers", "1", "--no-configure-logging", "--max-async-tasks", "100"]
     with log.open("wb") as out:
-        return subprocess.Popen(command, env=os.environ, stdout=out, stderr=out)  # noqa: S603
+        return subprocess.Popen(command, env=os.environ, stdout=out, stderr=out)
 
 
 async def handled(event_ids: list[str]) -> int:
@@ -154,7 +154,7 @@ async def main() -> None:
     database.configure(settings.database)
     await upgrade()
     await ensure_effects_table()
-    log = Path(f"/tmp/{PREFIX}-worker.log")  # noqa: S108 - a benchmark's scratch file
+    log = Path(f"/tmp/{PREFIX}-worker.log")
     worker = start_worker(log)
     app = create_app(settings)
     app.include_router(bench_routes())

@@ -157,7 +157,7 @@ def test_kubernetes_manifests_build_and_validate(
     built = kustomize(k8s / "overlays" / "production")
     assert sorted(doc["kind"] for doc in built) == sorted(
         ["ConfigMap", "Deployment", "Service", "Job", "HorizontalPodAutoscaler", "PodDisruptionBudget"]
-        + ["Deployment", "Deployment"]  # the job worker and the scheduler
+        + ["Deployment"] * 2  # the job worker and the scheduler
     )
     assert {doc["metadata"]["namespace"] for doc in built} == {"my-api"}
     validate_kubernetes(built, tmp_path)
