@@ -206,5 +206,5 @@ def discover_modules(app: FastAPI, settings: Settings) -> list[LoadedModule]:
     """`load_modules`, then include each module's router behind its prefix gate."""
     loaded = load_modules(settings)
     for module in loaded:
-        app.include_router(_PrefixGate(module, api_prefix), prefix=api_prefix)
+        app.include_router(_PrefixGate(module, settings.api_prefix), prefix=settings.api_prefix)
     return loaded
