@@ -261,6 +261,7 @@ def test_migration_step_runs_once_and_a_current_project_stays_unchanged(tmp_path
     legacy = project / "modules" / "legacy"  # written by hand: no answers file
     legacy.mkdir()
     (legacy / "__init__.py").write_text('"""A module written by hand."""\n', encoding="utf-8")
+    uv(project, "python", "scripts/validate_structure.py", "--describe", "--write")  # as docs/module-settings.md asks
     run(["git", "init", "-q", "-b", "main"], project)
     commit(project, "generated")
 
