@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 
 from src.core.config import PROJECT_ROOT, Settings
 from src.core.module_loader import module_names
@@ -42,12 +42,18 @@ def test_dependency_graph_lists_every_module() -> None:
 
 
 def test_every_route_of_a_module_is_served_under_its_prefix(app: FastAPI, settings: Settings) -> None:
-    for route in app.routes:
+    served = []
+    # The routes as served, behind the routers that include them (app.routes holds the routers).
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
         if not isinstance(route, APIRoute | APIWebSocketRoute):
             continue
         owner = route.endpoint.__module__.split(".")
         if owner[0] != "modules":
             continue
+        path = str(context.path)
         prefix = f"{settings.api_prefix}/{owner[1]}"
-        assert route.path == prefix or route.path.startswith(prefix + "/"), f"{route.path} is outside {prefix}"
-        assert ".." not in route.path.split("/"), route.path
+        assert path == prefix or path.startswith(prefix + "/"), f"{path} is outside {prefix}"
+        assert ".." not in path.split("/"), path
+        served.append(owner[1])
+    assert sorted(set(served)) == sorted(m.name for m in app.state.modules if m.router.routes)
