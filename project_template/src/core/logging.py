@@ -29,7 +29,8 @@ from src.core.config import LoggingSettings
 QUIET_LOGGERS = ("uvicorn.access",)  # our middleware writes the access line
 # httpx logs every request with its full URL (query strings may hold secrets);
 # the central HTTP client logs service, method, path, status and duration instead.
-WARNING_LOGGERS = ("httpx", "httpcore")
+# Alembic announces each of its autogenerate plugins at INFO whenever it loads: noise at every start-up.
+WARNING_LOGGERS = ("httpx", "httpcore", "alembic.runtime.plugins")
 REDACTED = "[redacted]"
 SECRET_KEYS = frozenset(
     {
