@@ -150,7 +150,7 @@ async def rolled_back() -> AsyncIterator[None]:
         try:
             yield
         finally:
-            sessions.configure(bind=database.engine, join_transaction_mode="conservative_savepoint")
+            sessions.configure(bind=database.engine, join_transaction_mode="conditional_savepoint")  # the default
             await transaction.rollback()
 
 
